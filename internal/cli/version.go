@@ -1,0 +1,64 @@
+package cli
+
+import (
+	"fmt"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at link time with
+//
+//	go build -ldflags "-X github.com/edgeflush/edgeflush/internal/cli.version=v1.2.3" ./cmd/edgeflush
+//
+// When empty, the module version recorded by the Go toolchain is used (set by
+// `go install module@version`), else the VCS revision, else "(devel)".
+var version string
+
+func init() { register(newVersionCmd) }
+
+func newVersionCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:         "version",
+		Short:       "Print edgeflush's version",
+		Args:        cobra.NoArgs,
+		Annotations: map[string]string{annotationNoConfig: "true"},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprintln(a.stdout, "edgeflush "+buildVersion())
+			return err
+		},
+	}
+}
+
+// buildVersion returns the link-time version, else what the build info knows.
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(unknown)"
+	}
+	v := info.Main.Version
+	if v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, modified string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = "-dirty"
+			}
+		}
+	}
+	if rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		return "(devel) " + rev + modified
+	}
+	return "(devel)"
+}

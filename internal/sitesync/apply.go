@@ -1,0 +1,323 @@
+package sitesync
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"golang.org/x/sync/errgroup"
+)
+
+// deleteBatch is DeleteObjects' limit.
+const deleteBatch = 1000
+
+// Apply performs the plan: journal, non-HTML uploads, HTML uploads, deletes, manifest.
+// It refuses a plan that fails CheckDeletes.
+func (p *Plan) Apply(ctx context.Context) (Result, error) {
+	if err := p.CheckDeletes(); err != nil {
+		return p.Result(), err
+	}
+	o := p.o
+	res := p.Result()
+	res.Uploaded, res.Deleted = nil, nil
+	var writes atomic.Int64
+	defer func() { res.Writes = int(writes.Load()) }()
+
+	changes := len(p.Uploads) + len(p.Deletes)
+	if o.JournalID != "" && changes > 0 {
+		keys := sortedUnion(p.Pending, p.Result().Uploaded, p.Deletes)
+		if err := writeJournal(ctx, p.client, o.Bucket, o.Prefix, o.JournalID, keys); err != nil {
+			return res, fmt.Errorf("record deploy journal before writing: %w", err)
+		}
+		writes.Add(1)
+	}
+
+	prog := newProgress(o.Progress, changes)
+	defer prog.finish()
+	up := &uploader{client: p.client, src: p.src, o: o,
+		mgr: manager.NewUploader(p.client, func(u *manager.Uploader) {
+			u.PartSize = o.PartSize
+			// Parts of one file in parallel; files are already parallel, so keep it small
+			// to bound the part buffers of sources without io.ReaderAt (zip entries).
+			u.Concurrency = 2
+		})}
+
+	etags := make(map[string]string, len(p.Uploads))
+	var mu sync.Mutex
+	split := 0
+	for split < len(p.Uploads) && !IsHTML(p.Uploads[split].Key) {
+		split++
+	}
+	for _, phase := range [][]Upload{p.Uploads[:split], p.Uploads[split:]} {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(o.Concurrency)
+		for _, u := range phase {
+			g.Go(func() error {
+				etag, err := up.upload(gctx, u)
+				if err != nil {
+					return err
+				}
+				writes.Add(1)
+				mu.Lock()
+				etags[u.Key] = etag
+				res.Uploaded = append(res.Uploaded, u.Key)
+				mu.Unlock()
+				prog.step("upload", u.Key)
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return res, err
+		}
+	}
+
+	for start := 0; start < len(p.Deletes); start += deleteBatch {
+		batch := p.Deletes[start:min(start+deleteBatch, len(p.Deletes))]
+		ids := make([]types.ObjectIdentifier, len(batch))
+		for i, k := range batch {
+			ids[i] = types.ObjectIdentifier{Key: aws.String(k)}
+		}
+		out, err := p.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{
+			Bucket: aws.String(o.Bucket),
+			Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)},
+		})
+		writes.Add(1)
+		if err != nil {
+			return res, fmt.Errorf("delete %d objects from s3://%s: %w", len(batch), o.Bucket, err)
+		}
+		if len(out.Errors) > 0 {
+			e := out.Errors[0]
+			return res, fmt.Errorf("delete s3://%s/%s: %s: %s (and %d more errors)", o.Bucket,
+				aws.ToString(e.Key), aws.ToString(e.Code), aws.ToString(e.Message), len(out.Errors)-1)
+		}
+		res.Deleted = append(res.Deleted, batch...)
+		for _, k := range batch {
+			prog.step("delete", k)
+		}
+	}
+	res.Uploaded = sortedUnion(res.Uploaded)
+
+	if changes > 0 || p.manifestDirty {
+		if err := p.writeManifest(ctx, etags); err != nil {
+			// The sync itself succeeded; a missing manifest only costs HEADs next time.
+			o.Logger.Warn("deploy manifest not written", "err", err)
+		} else {
+			writes.Add(1)
+		}
+	}
+	return res, nil
+}
+
+// writeManifest lists the prefix again (LastModified of fresh uploads is only known
+// from S3) and records the state of every key whose content and headers are known.
+func (p *Plan) writeManifest(ctx context.Context, etags map[string]string) error {
+	site, _, err := list(ctx, p.client, p.o.Bucket, p.o.Prefix)
+	if err != nil {
+		return err
+	}
+	m := manifest{Version: manifestVersion, Entries: make(map[string]manifestEntry, len(site))}
+	for _, u := range p.Uploads {
+		ro, ok := site[u.Key]
+		if !ok || ro.ETag != etags[u.Key] {
+			continue // rewritten by someone else meanwhile: let the next run HEAD it
+		}
+		m.Entries[u.Key] = manifestEntry{ETag: ro.ETag, LastModified: ro.LastModified, MD5: u.MD5, HeaderDigest: u.Headers.Digest()}
+	}
+	for key, st := range p.states {
+		if ro, ok := site[key]; ok {
+			st.ETag, st.LastModified = ro.ETag, ro.LastModified
+			m.Entries[key] = st
+		}
+	}
+	if err := putJSON(ctx, p.client, p.o.Bucket, manifestKey(p.o.Prefix), m); err != nil {
+		return fmt.Errorf("write deploy manifest: %w", err)
+	}
+	return nil
+}
+
+type uploader struct {
+	client S3API
+	src    fs.FS
+	o      Options
+	mgr    *manager.Uploader
+}
+
+// gzipInMemory is the largest source compressed in memory; bigger ones use a temp file.
+const gzipInMemory = 4 << 20
+
+// upload writes one object and returns its ETag (unquoted).
+func (up *uploader) upload(ctx context.Context, u Upload) (string, error) {
+	body, size, cleanup, err := up.body(u)
+	if err != nil {
+		return "", err
+	}
+	defer cleanup()
+	meta := map[string]string{MD5MetadataKey: u.MD5}
+	for k, v := range u.Headers.Metadata {
+		meta[k] = v
+	}
+	in := &s3.PutObjectInput{
+		Bucket:        aws.String(up.o.Bucket),
+		Key:           aws.String(u.Key),
+		Body:          body,
+		ContentLength: aws.Int64(size),
+		ContentType:   nonEmpty(u.Headers.ContentType),
+		CacheControl:  nonEmpty(u.Headers.CacheControl),
+		// Content-Encoding is part of the digest; an empty one is simply not sent.
+		ContentEncoding:    nonEmpty(u.Headers.ContentEncoding),
+		ContentDisposition: nonEmpty(u.Headers.ContentDisposition),
+		ContentLanguage:    nonEmpty(u.Headers.ContentLanguage),
+		Metadata:           meta,
+	}
+	if size > up.o.MultipartThreshold {
+		out, err := up.mgr.Upload(ctx, in)
+		if err != nil {
+			return "", fmt.Errorf("upload %s to s3://%s/%s (multipart): %w", u.Path, up.o.Bucket, u.Key, err)
+		}
+		return strings.Trim(aws.ToString(out.ETag), `"`), nil
+	}
+	out, err := up.client.PutObject(ctx, in)
+	if err != nil {
+		return "", fmt.Errorf("upload %s to s3://%s/%s: %w", u.Path, up.o.Bucket, u.Key, err)
+	}
+	return strings.Trim(aws.ToString(out.ETag), `"`), nil
+}
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return aws.String(s)
+}
+
+// body returns a seekable reader for the upload (the SDK refuses unseekable bodies
+// over plain HTTP, and seeks to retry), without reading the whole file into memory.
+func (up *uploader) body(u Upload) (io.ReadSeeker, int64, func(), error) {
+	if !u.Gzip {
+		f, err := up.src.Open(u.Path)
+		if err != nil {
+			return nil, 0, nil, fmt.Errorf("open %s: %w", u.Path, err)
+		}
+		if rs, ok := f.(io.ReadSeeker); ok {
+			return rs, u.Size, func() { f.Close() }, nil
+		}
+		f.Close()
+		r := &reopener{fsys: up.src, path: u.Path, size: u.Size}
+		return r, u.Size, func() { r.Close() }, nil
+	}
+	f, err := up.src.Open(u.Path)
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("open %s: %w", u.Path, err)
+	}
+	defer f.Close()
+	if u.Size <= gzipInMemory {
+		var buf bytes.Buffer
+		if err := gzipTo(&buf, f); err != nil {
+			return nil, 0, nil, fmt.Errorf("compress %s: %w", u.Path, err)
+		}
+		return bytes.NewReader(buf.Bytes()), int64(buf.Len()), func() {}, nil
+	}
+	tmp, err := os.CreateTemp("", "edgeflush-gzip-*")
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("compress %s: %w", u.Path, err)
+	}
+	cleanup := func() { tmp.Close(); os.Remove(tmp.Name()) }
+	if err := gzipTo(tmp, f); err != nil {
+		cleanup()
+		return nil, 0, nil, fmt.Errorf("compress %s: %w", u.Path, err)
+	}
+	size, err := tmp.Seek(0, io.SeekCurrent)
+	if err == nil {
+		_, err = tmp.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		cleanup()
+		return nil, 0, nil, fmt.Errorf("compress %s: %w", u.Path, err)
+	}
+	return tmp, size, cleanup, nil
+}
+
+func gzipTo(w io.Writer, r io.Reader) error {
+	zw, err := gzip.NewWriterLevel(w, gzip.BestCompression)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(zw, r); err != nil {
+		return err
+	}
+	return zw.Close()
+}
+
+// reopener makes an fs.File without Seek (a zip entry) seekable by reopening it and
+// skipping forward; the SDK only seeks to the start or end, so this stays cheap.
+type reopener struct {
+	fsys fs.FS
+	path string
+	size int64
+	f    fs.File
+	pos  int64
+}
+
+func (r *reopener) Read(b []byte) (int, error) {
+	if r.pos >= r.size {
+		return 0, io.EOF
+	}
+	if r.f == nil {
+		f, err := r.fsys.Open(r.path)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := io.CopyN(io.Discard, f, r.pos); err != nil {
+			f.Close()
+			return 0, err
+		}
+		r.f = f
+	}
+	n, err := r.f.Read(b)
+	r.pos += int64(n)
+	return n, err
+}
+
+func (r *reopener) Seek(offset int64, whence int) (int64, error) {
+	var abs int64
+	switch whence {
+	case io.SeekStart:
+		abs = offset
+	case io.SeekCurrent:
+		abs = r.pos + offset
+	case io.SeekEnd:
+		abs = r.size + offset
+	default:
+		return 0, errors.New("reopener: bad whence")
+	}
+	if abs < 0 {
+		return 0, errors.New("reopener: negative position")
+	}
+	if abs != r.pos && r.f != nil {
+		r.f.Close()
+		r.f = nil
+	}
+	r.pos = abs
+	return abs, nil
+}
+
+func (r *reopener) Close() error {
+	if r.f != nil {
+		err := r.f.Close()
+		r.f = nil
+		return err
+	}
+	return nil
+}

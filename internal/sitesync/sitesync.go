@@ -1,0 +1,220 @@
+// Package sitesync deploys a static site (a folder or an artifact zip, as an fs.FS) to an
+// S3 bucket by content, not by modification time:
+//
+//   - the bucket is listed once (paginated) and each local file's MD5 is computed while
+//     streaming it;
+//   - an object is unchanged when its content MD5 and its header set (Content-Type,
+//     Cache-Control, Content-Encoding, Content-Disposition, Content-Language, user
+//     metadata) match. ListObjectsV2 returns neither headers nor metadata, so the last
+//     deploy leaves a manifest (<prefix>.edgeflush/manifest.json) recording, per key, the
+//     ETag and LastModified it saw with the MD5 and header digest it wrote. A manifest
+//     entry is trusted only while the listing still shows that ETag and LastModified;
+//     otherwise (first deploy over an existing bucket, an object rewritten by another
+//     tool) one HeadObject settles it. Single-part objects whose ETag differs from the
+//     local MD5 need no HEAD: they are uploaded. Every upload stores the source MD5 in
+//     x-amz-meta-edgeflush-md5, so multipart and gzip objects compare without a HEAD
+//     whenever the manifest is valid, and with one when it is not;
+//   - uploads go non-HTML first, then HTML, then deletes, each phase complete before the
+//     next, so a page never points at an asset that is not there yet or any more;
+//   - deletes above MaxDeletes fail the whole sync before anything is written.
+//
+// Memory is bounded by the number of keys (a few hundred bytes each), never by file
+// sizes: files are streamed, gzip output larger than a few MiB goes through a temporary
+// file, and multipart uploads read parts through io.ReaderAt when the source has one.
+package sitesync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"sort"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/edgeflush/edgeflush/internal/siteconfig"
+)
+
+// S3API is the subset of *s3.Client used by Sync.
+type S3API interface {
+	manager.UploadAPIClient
+	ListObjectsV2(context.Context, *s3.ListObjectsV2Input, ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
+	HeadObject(context.Context, *s3.HeadObjectInput, ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
+	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	DeleteObject(context.Context, *s3.DeleteObjectInput, ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
+	DeleteObjects(context.Context, *s3.DeleteObjectsInput, ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error)
+}
+
+// Defaults for Options fields left zero.
+const (
+	DefaultConcurrency = 16
+	// DefaultMaxDeletes guards against deploying the wrong folder or prefix: a real site
+	// rarely removes more than a few hundred pages in one release. Raise it with
+	// --max-deletes (MaxDeletes in the Lambda action) for a planned clean-up.
+	DefaultMaxDeletes = 256
+	// DefaultMultipartThreshold is the size above which the transfer manager uploads a
+	// file in parts.
+	DefaultMultipartThreshold = 16 << 20
+	// DefaultPartSize is the multipart part size (S3's minimum is 5 MiB).
+	DefaultPartSize = 8 << 20
+)
+
+// ReservedDir is the folder (under the prefix) where edgeflush keeps its own state: the
+// manifest and the deploy journals. It is never uploaded from the local tree, never
+// deleted by a sync, and never planned for invalidation.
+const ReservedDir = ".edgeflush/"
+
+// Options configures Sync.
+type Options struct {
+	Bucket string
+	// Prefix is the key prefix of the site in the bucket; "site" and "/site/" both mean
+	// "site/". Empty means the bucket root.
+	Prefix string
+	// Config supplies the header rules; nil means siteconfig.Default().
+	Config *siteconfig.Config
+	// MaxDeletes: 0 means DefaultMaxDeletes, negative means no limit.
+	MaxDeletes int
+	// MaxDeletesName names the setting in the guard's message ("--max-deletes" when empty).
+	MaxDeletesName string
+	NoDelete       bool
+	DryRun         bool
+	// Concurrency bounds parallel hashing, HEADs and uploads; 0 means DefaultConcurrency.
+	Concurrency int
+	// Progress receives a progress bar when it is a terminal, otherwise one line per
+	// write. Nil means no progress output.
+	Progress io.Writer
+	Logger   *slog.Logger
+
+	// Exclude lists doublestar globs (relative to the tree root) of local files never
+	// uploaded; siteconfig.FileName at the root and ReservedDir are always excluded.
+	Exclude []string
+	// JournalID, when set, makes the sync record the keys it is about to change in
+	// <prefix>.edgeflush/journal/<JournalID>.json before its first write, and merge the
+	// keys already recorded there into Result.Changed. A run that is interrupted after
+	// writing, or an event delivered twice, therefore still invalidates what the first
+	// attempt changed. The CLI clears its journal once the invalidation is created; the
+	// Lambda action uses the job id and keeps the record for redeliveries.
+	JournalID string
+	// MultipartThreshold and PartSize tune the transfer manager (0 means the defaults;
+	// PartSize is raised to S3's 5 MiB minimum).
+	MultipartThreshold int64
+	PartSize           int64
+}
+
+// Result reports a sync. Keys are full S3 keys (with the prefix).
+type Result struct {
+	Uploaded, Deleted, Unchanged []string
+	// All is every site key present after the sync (or that would be, for a dry run).
+	All []string
+	// Pending are keys recorded by an earlier interrupted attempt with the same JournalID.
+	Pending []string
+	// Changed is Uploaded ∪ Deleted ∪ Pending, sorted: what to invalidate.
+	Changed []string
+	// Kept are remote keys missing locally that were not deleted because of NoDelete.
+	Kept []string
+	// Writes counts the S3 write requests made (uploads, deletes, manifest, journal).
+	Writes int
+}
+
+// DeleteGuardError is returned when a sync would delete more than MaxDeletes objects.
+// Nothing is written in that case: neither uploads nor deletes.
+type DeleteGuardError struct {
+	Count, Max int
+	Setting    string
+}
+
+func (e *DeleteGuardError) Error() string {
+	return fmt.Sprintf("refusing to delete %d objects: more than %s %d allows (nothing was written); raise %s or keep remote files with --no-delete",
+		e.Count, e.Setting, e.Max, e.Setting)
+}
+
+// Sync makes the bucket prefix match src by content (see the package doc). With
+// DryRun it computes the same plan and writes nothing.
+func Sync(ctx context.Context, client S3API, src fs.FS, o Options) (Result, error) {
+	p, err := Diff(ctx, client, src, o)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := p.CheckDeletes(); err != nil {
+		return p.Result(), err
+	}
+	if o.DryRun {
+		return p.Result(), nil
+	}
+	return p.Apply(ctx)
+}
+
+func (o *Options) normalize() error {
+	if o.Bucket == "" {
+		return errors.New("no bucket given")
+	}
+	o.Prefix = NormalizePrefix(o.Prefix)
+	if o.Config == nil {
+		o.Config = siteconfig.Default()
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.MaxDeletes == 0 {
+		o.MaxDeletes = DefaultMaxDeletes
+	}
+	if o.MaxDeletesName == "" {
+		o.MaxDeletesName = "--max-deletes"
+	}
+	if o.MultipartThreshold <= 0 {
+		o.MultipartThreshold = DefaultMultipartThreshold
+	}
+	if o.PartSize < manager.MinUploadPartSize {
+		if o.PartSize <= 0 {
+			o.PartSize = DefaultPartSize
+		} else {
+			o.PartSize = manager.MinUploadPartSize
+		}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.JournalID != "" {
+		for _, c := range o.JournalID {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+				return fmt.Errorf("journal id %q: only letters, digits, '-', '_' and '.' are allowed", o.JournalID)
+			}
+		}
+	}
+	return nil
+}
+
+// NormalizePrefix turns a user-given prefix into a key prefix: no leading slash, one
+// trailing slash, "" for the bucket root.
+func NormalizePrefix(p string) string {
+	p = strings.Trim(p, "/")
+	if p == "" {
+		return ""
+	}
+	return p + "/"
+}
+
+// IsHTML reports whether a key is a page (uploaded last among the uploads).
+func IsHTML(key string) bool {
+	k := strings.ToLower(key)
+	return strings.HasSuffix(k, ".html") || strings.HasSuffix(k, ".htm")
+}
+
+func sortedUnion(lists ...[]string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, l := range lists {
+		for _, k := range l {
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, k)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}

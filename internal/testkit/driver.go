@@ -76,9 +76,9 @@ const (
 
 // Step is one event of a chain.
 type Step struct {
-	Kind     StepKind
-	JobID    string
-	Seq      int // job number in the chain, from 1
+	Kind  StepKind
+	JobID string
+	Seq   int // job number in the chain, from 1
 	Redelivery,
 	Retry bool
 	Duration time.Duration // of the invocation

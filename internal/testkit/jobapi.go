@@ -247,8 +247,8 @@ func (j *JobAPI) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 type successInput struct {
-	JobID             *string `json:"jobId"`
-	ContinuationToken *string `json:"continuationToken"`
+	JobID             *string         `json:"jobId"`
+	ContinuationToken *string         `json:"continuationToken"`
 	CurrentRevision   json.RawMessage `json:"currentRevision"`
 	ExecutionDetails  *struct {
 		Summary             *string `json:"summary"`

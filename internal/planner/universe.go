@@ -81,7 +81,7 @@ func buildUniverse(in Input) (*universe, error) {
 			return nil, err
 		}
 		seen[k] = true
-		add("/" + k).weight++
+		add("/"+k).weight++
 	}
 	// Changed keys in a deterministic order (map iteration is random).
 	keys := make([]string, 0, len(changed))

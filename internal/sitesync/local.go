@@ -92,7 +92,7 @@ func walk(src fs.FS, o *Options) ([]string, error) {
 			return nil
 		}
 		for _, ex := range o.Exclude {
-			if ok, _ := doublestar.Match(ex, p); ok {
+			if ok, _ := doublestar.Match(ex, p); ok || ex == p {
 				return nil
 			}
 		}

@@ -180,8 +180,15 @@ func Diff(ctx context.Context, client S3API, src fs.FS, o Options) (*Plan, error
 
 // CheckDeletes returns a *DeleteGuardError when the plan deletes more than MaxDeletes.
 func (p *Plan) CheckDeletes() error {
-	if p.o.MaxDeletes >= 0 && len(p.Deletes) > p.o.MaxDeletes {
-		return &DeleteGuardError{Count: len(p.Deletes), Max: p.o.MaxDeletes, Setting: p.o.MaxDeletesName}
+	limit := p.o.MaxDeletes
+	switch {
+	case limit == NoDeleteLimit:
+		return nil
+	case limit < 0:
+		limit = 0
+	}
+	if len(p.Deletes) > limit {
+		return &DeleteGuardError{Count: len(p.Deletes), Max: limit, Setting: p.o.MaxDeletesName}
 	}
 	return nil
 }

@@ -63,6 +63,12 @@ const (
 	DefaultPartSize = 8 << 20
 )
 
+// Special MaxDeletes values (0 is DefaultMaxDeletes).
+const (
+	NoDeleteLimit = -1
+	DenyDeletes   = -2
+)
+
 // ReservedDir is the folder (under the prefix) where edgeflush keeps its own state: the
 // manifest and the deploy journals. It is never uploaded from the local tree, never
 // deleted by a sync, and never planned for invalidation.
@@ -74,9 +80,11 @@ type Options struct {
 	// Prefix is the key prefix of the site in the bucket; "site" and "/site/" both mean
 	// "site/". Empty means the bucket root.
 	Prefix string
-	// Config supplies the header rules; nil means siteconfig.Default().
+	// Config supplies the header rules; nil, or a Config whose Rules is nil (a file
+	// without a rules key), means siteconfig.Default().
 	Config *siteconfig.Config
-	// MaxDeletes: 0 means DefaultMaxDeletes, negative means no limit.
+	// MaxDeletes: 0 means DefaultMaxDeletes, NoDeleteLimit none, DenyDeletes allows no
+	// delete at all.
 	MaxDeletes int
 	// MaxDeletesName names the setting in the guard's message ("--max-deletes" when empty).
 	MaxDeletesName string
@@ -89,8 +97,8 @@ type Options struct {
 	Progress io.Writer
 	Logger   *slog.Logger
 
-	// Exclude lists doublestar globs (relative to the tree root) of local files never
-	// uploaded; siteconfig.FileName at the root and ReservedDir are always excluded.
+	// Exclude lists paths or doublestar globs (relative to the tree root) of local files
+	// never uploaded; siteconfig.FileName at the root and ReservedDir are always excluded.
 	Exclude []string
 	// JournalID, when set, makes the sync record the keys it is about to change in
 	// <prefix>.edgeflush/journal/<JournalID>.json before its first write, and merge the
@@ -153,7 +161,9 @@ func (o *Options) normalize() error {
 		return errors.New("no bucket given")
 	}
 	o.Prefix = NormalizePrefix(o.Prefix)
-	if o.Config == nil {
+	if o.Config == nil || o.Config.Rules == nil {
+		// No file, or a file without a rules key (only settings): the static-site
+		// defaults. An explicit "rules: []" means no rules at all.
 		o.Config = siteconfig.Default()
 	}
 	if o.Concurrency <= 0 {

@@ -25,12 +25,12 @@ const deleteBatch = 1000
 
 // Apply performs the plan: journal, non-HTML uploads, HTML uploads, deletes, manifest.
 // It refuses a plan that fails CheckDeletes.
-func (p *Plan) Apply(ctx context.Context) (Result, error) {
+func (p *Plan) Apply(ctx context.Context) (res Result, err error) {
 	if err := p.CheckDeletes(); err != nil {
 		return p.Result(), err
 	}
 	o := p.o
-	res := p.Result()
+	res = p.Result()
 	res.Uploaded, res.Deleted = nil, nil
 	var writes atomic.Int64
 	defer func() { res.Writes = int(writes.Load()) }()

@@ -77,7 +77,10 @@ func journalKey(prefix, id string) string { return prefix + ReservedDir + "journ
 const maxStateSize = 64 << 20
 
 func getJSON(ctx context.Context, client S3API, bucket, key string, v any) error {
-	out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)},
+		// S3-compatible stores (and objects written without a checksum) answer without
+		// one; the SDK would log that on every deploy.
+		func(o *s3.Options) { o.DisableLogOutputChecksumValidationSkipped = true })
 	if err != nil {
 		return fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
 	}

@@ -1,0 +1,387 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/edgeflush/edgeflush/internal/invalidation"
+	"github.com/edgeflush/edgeflush/internal/planner"
+	"github.com/edgeflush/edgeflush/internal/siteconfig"
+	"github.com/edgeflush/edgeflush/internal/sitesync"
+)
+
+func init() { register(newDeployCmd) }
+
+// deployJournalID names the CLI's deploy journal: the keys a deploy changed stay
+// recorded until their invalidation is created, so a deploy killed after its uploads
+// still invalidates them on the next run.
+const deployJournalID = "cli"
+
+// deployPricePerPath is CloudFront's price per invalidation path beyond the first 1,000 paths
+// a month per account.
+const deployPricePerPath = 0.005
+
+type deployOptions struct {
+	bucket, prefix  string
+	distributions   []string
+	maxDeletes      int
+	noDelete        bool
+	dryRun          bool
+	wait            bool
+	timeout         time.Duration
+	pollInterval    time.Duration
+	maxPaths        int
+	indexDocument   string
+	concurrency     int
+	output          string
+	partSize        int64
+	multipartAbove  int64
+	dirWithoutSlash bool
+}
+
+func newDeployCmd(a *app) *cobra.Command {
+	o := &deployOptions{}
+	cmd := &cobra.Command{
+		Use:   "deploy DIR --bucket NAME [--prefix P] [--distribution ID ...]",
+		Short: "Sync a folder to S3 by content, then invalidate exactly what changed",
+		Long: `Upload the files of DIR whose content or headers differ from the bucket, delete
+the objects that no longer exist locally, then plan and create one CloudFront
+invalidation per --distribution for exactly the changed and deleted URLs.
+
+Files are compared by MD5, never by modification time, so a fresh build that
+touched every file uploads only what really changed. Headers (Cache-Control,
+Content-Type, Content-Encoding, Content-Disposition, Content-Language, metadata,
+gzip precompression) come from the "rules" of the config file, first matching rule
+wins; without rules, static-site defaults apply (see docs/deploy.md). The config file
+is never uploaded.
+
+Non-HTML files are uploaded first, then HTML, then deletes, so a page never refers to
+an asset that is missing. More than --max-deletes deletes fails the deploy before
+anything is written. Nothing is invalidated when nothing changed.`,
+		Example: `  edgeflush deploy public --bucket my-site --distribution E2EXAMPLE12345 --wait
+  edgeflush deploy dist --bucket my-site --prefix docs --dry-run
+  edgeflush deploy public --bucket my-site --max-deletes 1000 --output json`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageErrorf("deploy takes exactly one DIR argument, got %d", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runDeploy(cmd.Context(), args[0], o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.bucket, "bucket", "", "S3 bucket of the site (required)")
+	f.StringVar(&o.prefix, "prefix", "", "key prefix of the site in the bucket")
+	f.StringSliceVar(&o.distributions, "distribution", nil, "CloudFront distribution ID to invalidate (repeatable, or comma-separated)")
+	f.IntVar(&o.maxDeletes, "max-deletes", sitesync.DefaultMaxDeletes, "fail, deleting nothing, when more objects would be deleted (-1: no limit)")
+	f.BoolVar(&o.noDelete, "no-delete", false, "keep remote objects that no longer exist locally")
+	f.BoolVar(&o.dryRun, "dry-run", false, "print the uploads, deletes, invalidation paths and cost; write nothing")
+	f.BoolVar(&o.wait, "wait", false, "wait until every invalidation is Completed")
+	f.DurationVar(&o.timeout, "timeout", 10*time.Minute, "with --wait: give up after this long (0: no limit)")
+	f.DurationVar(&o.pollInterval, "poll-interval", invalidation.DefaultPollInterval, "with --wait: time between status checks")
+	_ = f.MarkHidden("poll-interval")
+	f.IntVar(&o.maxPaths, "max-paths", planner.DefaultMaxPaths, "at most this many invalidation paths per distribution")
+	f.StringVar(&o.indexDocument, "index-document", "index.html", `the directory index document ("-": none)`)
+	f.BoolVar(&o.dirWithoutSlash, "dir-without-slash", false, `the site also serves "/dir" for "dir/index.html"`)
+	f.IntVar(&o.concurrency, "concurrency", sitesync.DefaultConcurrency, "parallel uploads (and hashes)")
+	f.StringVar(&o.output, "output", "text", "output format: text or json")
+	f.Int64Var(&o.multipartAbove, "multipart-threshold", sitesync.DefaultMultipartThreshold, "upload files larger than this many bytes in parts")
+	f.Int64Var(&o.partSize, "part-size", sitesync.DefaultPartSize, "multipart part size in bytes (at least 5 MiB)")
+	_ = f.MarkHidden("multipart-threshold")
+	_ = f.MarkHidden("part-size")
+	return cmd
+}
+
+type deployUpload struct {
+	Key    string `json:"key"`
+	Reason string `json:"reason"`
+	Size   int64  `json:"size"`
+}
+
+type deployInvalidation struct {
+	Distribution string `json:"distribution"`
+	ID           string `json:"id,omitempty"`
+	Status       string `json:"status"`
+	Error        string `json:"error,omitempty"`
+}
+
+// deployOutput is the report, printed as text or JSON.
+type deployOutput struct {
+	DryRun        bool                 `json:"dryRun,omitempty"`
+	Bucket        string               `json:"bucket"`
+	Prefix        string               `json:"prefix"`
+	Uploads       []deployUpload       `json:"uploads"`
+	Deletes       []string             `json:"deletes"`
+	Kept          []string             `json:"kept,omitempty"`
+	Unchanged     int                  `json:"unchanged"`
+	Pending       []string             `json:"pending,omitempty"`
+	Writes        int                  `json:"writes"`
+	Paths         []string             `json:"paths"`
+	Collateral    int                  `json:"collateral"`
+	EstimatedCost float64              `json:"estimatedCostUSD"`
+	Invalidations []deployInvalidation `json:"invalidations"`
+}
+
+func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error {
+	if o.output != "text" && o.output != "json" {
+		return usageErrorf("--output %q: want text or json", o.output)
+	}
+	if o.bucket == "" {
+		return usageErrorf("no bucket: give --bucket NAME (or set %s, or bucket: in %s)", envName("bucket"), defaultConfigFile)
+	}
+	if o.maxDeletes < -1 {
+		return usageErrorf("--max-deletes %d: want -1 (no limit) or a count", o.maxDeletes)
+	}
+	if o.concurrency < 1 {
+		return usageErrorf("--concurrency %d: want at least 1", o.concurrency)
+	}
+	if o.maxPaths < 1 {
+		return usageErrorf("--max-paths %d: want at least 1", o.maxPaths)
+	}
+	info, err := os.Stat(dir)
+	if err != nil || !info.IsDir() {
+		return usageErrorf("%s is not a directory", dir)
+	}
+	cfg, exclude, err := a.deployConfig(dir)
+	if err != nil {
+		return err
+	}
+	dists := uniqueStrings(o.distributions)
+	maxDeletes := o.maxDeletes
+	if maxDeletes == 0 {
+		maxDeletes = sitesync.DenyDeletes // on the command line 0 means none allowed
+	}
+	opts := sitesync.Options{
+		Bucket: o.bucket, Prefix: o.prefix, Config: cfg,
+		MaxDeletes: maxDeletes, MaxDeletesName: "--max-deletes",
+		NoDelete: o.noDelete, DryRun: o.dryRun, Concurrency: o.concurrency,
+		Exclude: exclude, Progress: a.stderr,
+		Logger:             slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		MultipartThreshold: o.multipartAbove, PartSize: o.partSize,
+	}
+	if len(dists) > 0 {
+		opts.JournalID = deployJournalID
+	}
+	if o.dryRun || o.output == "json" {
+		opts.Progress = nil
+	}
+	client, err := a.s3Client(ctx)
+	if err != nil {
+		return err
+	}
+	plan, err := sitesync.Diff(ctx, client, os.DirFS(dir), opts)
+	if err != nil {
+		return fmt.Errorf("deploy %s to s3://%s/%s: %w", dir, o.bucket, sitesync.NormalizePrefix(o.prefix), err)
+	}
+	if err := plan.CheckDeletes(); err != nil {
+		return err
+	}
+	out := deployOutput{DryRun: o.dryRun, Bucket: o.bucket, Prefix: sitesync.NormalizePrefix(o.prefix),
+		Unchanged: len(plan.Unchanged), Pending: plan.Pending, Kept: plan.Kept,
+		Uploads: []deployUpload{}, Deletes: []string{}, Paths: []string{}, Invalidations: []deployInvalidation{}}
+	res := plan.Result()
+	if o.dryRun {
+		for _, u := range plan.Uploads {
+			out.Uploads = append(out.Uploads, deployUpload{Key: u.Key, Reason: u.Reason, Size: u.Size})
+		}
+		out.Deletes = append(out.Deletes, plan.Deletes...)
+	} else {
+		res, err = plan.Apply(ctx)
+		out.Writes = res.Writes
+		if err != nil {
+			return fmt.Errorf("deploy %s to s3://%s/%s: %w", dir, o.bucket, out.Prefix, err)
+		}
+		reasons := map[string]sitesync.Upload{}
+		for _, u := range plan.Uploads {
+			reasons[u.Key] = u
+		}
+		for _, k := range res.Uploaded {
+			out.Uploads = append(out.Uploads, deployUpload{Key: k, Reason: reasons[k].Reason, Size: reasons[k].Size})
+		}
+		out.Deletes = append(out.Deletes, res.Deleted...)
+	}
+
+	if len(res.Changed) > 0 {
+		pr, err := planner.Plan(planner.Input{All: res.All, Changed: res.Changed, MaxPaths: o.maxPaths,
+			IndexDocument: o.indexDocument, DirWithoutSlash: o.dirWithoutSlash})
+		if err != nil {
+			return fmt.Errorf("plan the invalidation of %d changed keys: %w", len(res.Changed), err)
+		}
+		out.Paths, out.Collateral = pr.Paths, pr.Collateral
+		out.EstimatedCost = float64(len(pr.Paths)*max(len(dists), 1)) * deployPricePerPath
+	}
+
+	var failures []error
+	if len(dists) > 0 && len(out.Paths) > 0 {
+		if o.dryRun {
+			for _, d := range dists {
+				out.Invalidations = append(out.Invalidations, deployInvalidation{Distribution: d, Status: "DryRun"})
+			}
+		} else {
+			failures = a.deployInvalidate(ctx, o, dists, &out)
+			if len(failures) == 0 {
+				if err := sitesync.ClearJournal(ctx, client, o.bucket, o.prefix, deployJournalID); err != nil {
+					failures = append(failures, err)
+				}
+			}
+		}
+	}
+	if err := a.printDeploy(o, dists, out); err != nil {
+		return err
+	}
+	return errors.Join(failures...)
+}
+
+// deployConfig loads the header rules from the config file config.go resolved (none:
+// defaults) and excludes that file from the upload when it lies inside dir.
+func (a *app) deployConfig(dir string) (*siteconfig.Config, []string, error) {
+	if a.resolvedConfig == "" {
+		return siteconfig.Default(), nil, nil
+	}
+	cfg, err := siteconfig.Load(a.resolvedConfig)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, usageErrorf("%v", err)
+		}
+		return nil, nil, &usageError{err}
+	}
+	var exclude []string
+	absDir, err1 := filepath.Abs(dir)
+	absCfg, err2 := filepath.Abs(a.resolvedConfig)
+	if err1 == nil && err2 == nil {
+		if rel, err := filepath.Rel(absDir, absCfg); err == nil && !strings.HasPrefix(rel, "..") {
+			exclude = append(exclude, filepath.ToSlash(rel))
+		}
+	}
+	return cfg, exclude, nil
+}
+
+// deployInvalidate creates one invalidation per distribution (and waits with --wait);
+// it returns the failures, having recorded every outcome in out.
+func (a *app) deployInvalidate(ctx context.Context, o *deployOptions, dists []string, out *deployOutput) []error {
+	cf, err := a.cloudFront(ctx)
+	if err != nil {
+		return []error{err}
+	}
+	// A fresh reference per run: the same paths deployed again later must invalidate
+	// again, which a reference derived from the paths alone would prevent.
+	run := fmt.Sprintf("%d-%d", time.Now().UnixNano(), os.Getpid())
+	var failures []error
+	for _, d := range dists {
+		ref := invalidation.CallerReference(append([]string{"edgeflush-deploy", run, d}, out.Paths...)...)
+		inv, err := invalidation.Create(ctx, cf, d, out.Paths, ref)
+		if err != nil {
+			out.Invalidations = append(out.Invalidations, deployInvalidation{Distribution: d, Status: "Failed", Error: err.Error()})
+			failures = append(failures, fmt.Errorf("invalidate %s: %w", d, err))
+			continue
+		}
+		out.Invalidations = append(out.Invalidations, deployInvalidation{Distribution: d, ID: inv.ID, Status: inv.Status})
+	}
+	if !o.wait {
+		return failures
+	}
+	wctx := ctx
+	if o.timeout > 0 {
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithTimeout(ctx, o.timeout)
+		defer cancel()
+	}
+	for i, r := range out.Invalidations {
+		if r.ID == "" {
+			continue
+		}
+		inv, err := invalidation.Wait(wctx, cf, r.Distribution, r.ID, o.pollInterval)
+		if err != nil {
+			failures = append(failures, fmt.Errorf("wait for invalidation %s on %s: %w", r.ID, r.Distribution, err))
+			continue
+		}
+		out.Invalidations[i].Status = inv.Status
+	}
+	return failures
+}
+
+func (a *app) printDeploy(o *deployOptions, dists []string, out deployOutput) error {
+	if o.output == "json" {
+		return writeDeployJSON(a.stdout, out)
+	}
+	w := a.stdout
+	target := fmt.Sprintf("s3://%s/%s", out.Bucket, out.Prefix)
+	if out.DryRun {
+		fmt.Fprintf(w, "dry run: nothing written to %s\n", target)
+		for _, u := range out.Uploads {
+			fmt.Fprintf(w, "upload %s (%s, %d bytes)\n", u.Key, u.Reason, u.Size)
+		}
+		for _, k := range out.Deletes {
+			fmt.Fprintf(w, "delete %s\n", k)
+		}
+	}
+	for _, k := range out.Kept {
+		fmt.Fprintf(w, "kept %s (--no-delete)\n", k)
+	}
+	verb := "uploaded"
+	if out.DryRun {
+		verb = "would upload"
+	}
+	fmt.Fprintf(w, "%s %d, deleted %d, unchanged %d (%s)\n", verb, len(out.Uploads), len(out.Deletes), out.Unchanged, target)
+	if len(out.Pending) > 0 {
+		fmt.Fprintf(w, "%d keys changed by an earlier interrupted deploy are invalidated too\n", len(out.Pending))
+	}
+	if len(out.Paths) == 0 {
+		fmt.Fprintln(w, "nothing to invalidate: nothing changed")
+		return nil
+	}
+	fmt.Fprintf(w, "invalidation paths (%d, %d unchanged objects invalidated too):\n", len(out.Paths), out.Collateral)
+	for _, p := range out.Paths {
+		fmt.Fprintf(w, "  %s\n", p)
+	}
+	if len(dists) == 0 {
+		fmt.Fprintln(w, "no --distribution: nothing invalidated")
+	}
+	if out.DryRun {
+		fmt.Fprintf(w, "estimated cost: %d paths x %d distribution(s) x $%.3f = $%.3f (the first 1,000 paths a month are free)\n",
+			len(out.Paths), max(len(dists), 1), deployPricePerPath, out.EstimatedCost)
+	}
+	for _, r := range out.Invalidations {
+		switch {
+		case r.Error != "":
+			fmt.Fprintf(w, "invalidation on %s failed: %s\n", r.Distribution, r.Error)
+		case r.ID == "":
+			fmt.Fprintf(w, "would invalidate %d paths on %s\n", len(out.Paths), r.Distribution)
+		default:
+			fmt.Fprintf(w, "invalidation %s on %s: %s\n", r.ID, r.Distribution, r.Status)
+		}
+	}
+	return nil
+}
+
+func writeDeployJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func uniqueStrings(in []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range in {
+		s = strings.TrimSpace(s)
+		if s != "" && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}

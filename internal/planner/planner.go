@@ -74,7 +74,7 @@ type Input struct {
 // Result is a plan.
 type Result struct {
 	// Paths are ready for CloudFront: valid by invalidation.ValidatePath before
-	// encoding, URL-encoded by invalidation.EncodePath, sorted, wildcards included.
+	// encoding, URL-encoded by invalidation.EncodePath, in the byte order of the raw paths.
 	Paths []string
 	// Collateral is the number of unchanged objects the wildcards invalidate.
 	Collateral int

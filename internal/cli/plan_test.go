@@ -1,0 +1,118 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// runPlanCLI runs `edgeflush plan` with files holding all and changed, isolated from
+// the environment, and returns the exit code, stdout and stderr.
+func runPlanCLI(t *testing.T, all, changed string, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	allPath, changedPath := filepath.Join(dir, "all.txt"), filepath.Join(dir, "changed.txt")
+	if err := os.WriteFile(allPath, []byte(all), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(changedPath, []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	full := []string{"plan", "--config", filepath.Join(dir, "none.yaml")}
+	for _, a := range args {
+		a = strings.ReplaceAll(a, "$ALL", allPath)
+		a = strings.ReplaceAll(a, "$CHANGED", changedPath)
+		full = append(full, a)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "none.yaml"), []byte("{}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	a := newApp(strings.NewReader(stdin), &out, &errb)
+	a.getenv = func(string) string { return "" }
+	code := run(context.Background(), a, full)
+	return code, out.String(), errb.String()
+}
+
+const planSite = `/index.html
+docs/a/one.html
+docs/a/two.html
+docs/b/one.html
+docs/b/two.html
+docs/b/index.html
+
+docs/a b.html
+docs/100%.html
+`
+
+func TestPlanText(t *testing.T) {
+	code, out, errOut := runPlanCLI(t, planSite, "docs/a/one.html\r\n/docs/a/two.html\n\ndocs/b/one.html\n", "",
+		"--all", "$ALL", "--changed", "$CHANGED", "--max-paths", "2", "--max-wildcards", "1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if want := "/docs/a/*\n/docs/b/one.html\n"; out != want {
+		t.Errorf("stdout %q, want %q", out, want)
+	}
+}
+
+func TestPlanJSON(t *testing.T) {
+	code, out, errOut := runPlanCLI(t, planSite, "docs/a b.html\ndocs/100%.html\ndocs/b/index.html\n", "",
+		"--all", "$ALL", "--changed", "$CHANGED", "--max-paths", "3", "--output", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var got planOutput
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("%v in %s", err, out)
+	}
+	// Four URLs to cover (the index page is also cached as /docs/b/) with three
+	// paths: one wildcard must cover two of them; /docs/b/* touches two unchanged
+	// objects, /docs/* four. Exact paths come out URL-encoded.
+	want := []string{"/docs/100%25.html", "/docs/a%20b.html", "/docs/b/*"}
+	if !slices.Equal(got.Paths, want) || got.Collateral != 2 || got.Wildcards != 1 ||
+		got.BilledPaths != 3 || got.ChangedKeys != 3 || got.ChangedURLs != 4 ||
+		got.EstimatedCostUSD != 0.015 || got.CostAssumption == "" {
+		t.Errorf("got %+v, want paths %q collateral 2, 3 billed paths costing 0.015", got, want)
+	}
+}
+
+func TestPlanStdinAndNoWildcards(t *testing.T) {
+	code, out, errOut := runPlanCLI(t, planSite, "", "docs/a/one.html\ndocs/a/two.html\n",
+		"--all", "$ALL", "--changed", "-", "--max-wildcards", "0")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if want := "/docs/a/one.html\n/docs/a/two.html\n"; out != want {
+		t.Errorf("stdout %q, want %q", out, want)
+	}
+}
+
+func TestPlanErrors(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		changed string
+		args    []string
+		code    int
+		msg     string
+	}{
+		{"missing changed", "a", []string{"--all", "$ALL"}, 2, "--all and --changed are both required"},
+		{"bad output", "a", []string{"--all", "$ALL", "--changed", "$CHANGED", "--output", "xml"}, 2, "--output must be text or json"},
+		{"bad max paths", "a", []string{"--all", "$ALL", "--changed", "$CHANGED", "--max-paths", "0"}, 2, "--max-paths must be at least 1"},
+		{"infeasible", "docs/a/one.html\ndocs/a/two.html\n", []string{"--all", "$ALL", "--changed", "$CHANGED", "--max-paths", "1", "--max-wildcards", "0"}, 2, "no plan fits the budget"},
+		{"missing file", "a", []string{"--all", "/nonexistent/all.txt", "--changed", "$CHANGED"}, 1, "read keys"},
+		{"bad key", "a\xffb\n", []string{"--all", "$ALL", "--changed", "$CHANGED"}, 1, "not valid UTF-8"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, out, errOut := runPlanCLI(t, planSite, c.changed, "", c.args...)
+			if code != c.code || !strings.HasPrefix(errOut, "edgeflush: ") || !strings.Contains(errOut, c.msg) || strings.Count(errOut, "\n") != 1 {
+				t.Errorf("exit %d, stderr %q (stdout %q); want exit %d and one line with %q", code, errOut, out, c.code, c.msg)
+			}
+		})
+	}
+}

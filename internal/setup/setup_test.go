@@ -1,0 +1,582 @@
+package setup
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
+	cptypes "github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	edgecp "github.com/edgeflush/edgeflush/internal/codepipeline"
+	"github.com/edgeflush/edgeflush/internal/testkit"
+)
+
+// One moto for the package (it takes over a second to start); each test resets it.
+var (
+	moto *testkit.Moto
+	fix  *testkit.PipelineFix
+)
+
+func TestMain(m *testing.M) {
+	var err error
+	moto, err = testkit.NewMoto()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fix, err = testkit.NewPipelineFix(moto.URL)
+	if err != nil {
+		moto.Close()
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	fix.Close()
+	moto.Close()
+	os.Exit(code)
+}
+
+type env struct {
+	clients Clients
+	iam     *iam.Client
+	lambda  *lambda.Client
+	cp      *codepipeline.Client
+}
+
+// newEnv resets moto and returns real SDK clients talking to it through the
+// timestamp-fixing proxy, plus a pipeline "site" with stages Source and Deploy.
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	if err := moto.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := testkit.SDKConfig(context.Background(), fix.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{iam: iam.NewFromConfig(cfg), lambda: lambda.NewFromConfig(cfg), cp: codepipeline.NewFromConfig(cfg)}
+	e.clients = Clients{IAM: e.iam, Lambda: e.lambda, Pipeline: e.cp, Identity: sts.NewFromConfig(cfg)}
+	e.createPipeline(t, "site")
+	return e
+}
+
+func (e *env) createPipeline(t *testing.T, name string) {
+	t.Helper()
+	ctx := context.Background()
+	_, err := e.iam.CreateRole(ctx, &iam.CreateRoleInput{
+		RoleName:                 aws.String(name + "-pipeline-role"),
+		AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"codepipeline.amazonaws.com"},"Action":"sts:AssumeRole"}]}`),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.cp.CreatePipeline(ctx, &codepipeline.CreatePipelineInput{Pipeline: &cptypes.PipelineDeclaration{
+		Name:          aws.String(name),
+		RoleArn:       aws.String("arn:aws:iam::123456789012:role/" + name + "-pipeline-role"),
+		ArtifactStore: &cptypes.ArtifactStore{Type: cptypes.ArtifactStoreTypeS3, Location: aws.String("artifacts")},
+		Stages: []cptypes.StageDeclaration{
+			{Name: aws.String("Source"), Actions: []cptypes.ActionDeclaration{{
+				Name:            aws.String("Source"),
+				ActionTypeId:    &cptypes.ActionTypeId{Category: cptypes.ActionCategorySource, Owner: cptypes.ActionOwnerAws, Provider: aws.String("S3"), Version: aws.String("1")},
+				Configuration:   map[string]string{"S3Bucket": "src", "S3ObjectKey": "site.zip"},
+				OutputArtifacts: []cptypes.OutputArtifact{{Name: aws.String("Site")}},
+			}}},
+			{Name: aws.String("Deploy"), Actions: []cptypes.ActionDeclaration{{
+				Name:           aws.String("Deploy"),
+				ActionTypeId:   &cptypes.ActionTypeId{Category: cptypes.ActionCategoryDeploy, Owner: cptypes.ActionOwnerAws, Provider: aws.String("S3"), Version: aws.String("1")},
+				Configuration:  map[string]string{"BucketName": "www", "Extract": "true"},
+				InputArtifacts: []cptypes.InputArtifact{{Name: aws.String("Site")}},
+			}}},
+		},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *env) pipeline(t *testing.T, name string) *cptypes.PipelineDeclaration {
+	t.Helper()
+	out, err := e.cp.GetPipeline(context.Background(), &codepipeline.GetPipelineInput{Name: aws.String(name)})
+	if err != nil {
+		t.Fatalf("GetPipeline through the fix proxy: %v", err)
+	}
+	return out.Pipeline
+}
+
+// decoded returns a policy document as IAM stores it, URL-decoded (IAM, and moto,
+// return documents URL-encoded).
+func decoded(t *testing.T, doc *string) string {
+	t.Helper()
+	s, err := url.PathUnescape(aws.ToString(doc))
+	if err != nil {
+		t.Fatalf("policy document %q: %v", aws.ToString(doc), err)
+	}
+	return s
+}
+
+func fastOptions(o Options) Options {
+	if o.Pipeline == "" {
+		o.Pipeline = "site"
+	}
+	if o.Region == "" {
+		o.Region = "us-east-1"
+	}
+	o.RetryInterval, o.RetryTimeout = 10*time.Millisecond, time.Second
+	o.WaitMinDelay, o.WaitMaxDelay, o.WaitTimeout = 10*time.Millisecond, 20*time.Millisecond, 5*time.Second
+	return o
+}
+
+var zipV1 = []byte("PK\x03\x04 pretend zip v1")
+var zipV2 = []byte("PK\x03\x04 pretend zip v2")
+
+func planLines(p *Plan) []string {
+	var s []string
+	for _, c := range p.Changes {
+		s = append(s, c.String())
+	}
+	return s
+}
+
+func mustPlan(t *testing.T, e *env, o Options) *Plan {
+	t.Helper()
+	p, err := PlanSetup(context.Background(), e.clients, fastOptions(o))
+	if err != nil {
+		t.Fatalf("PlanSetup: %v", err)
+	}
+	return p
+}
+
+func TestSetupCreatesEverythingThenIsIdempotent(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	o := Options{DistributionIDs: []string{"E1AAA", "E2BBB"}, Zip: zipV1}
+
+	plan := mustPlan(t, e, o)
+	got := planLines(plan)
+	wantPrefixes := []string{"+ create role edgeflush-role", "+ create role policy edgeflush-role/edgeflush", "+ create function edgeflush", "+ create pipeline stage site/Invalidate"}
+	if len(got) != len(wantPrefixes) {
+		t.Fatalf("plan:\n%s\nwant %d changes", strings.Join(got, "\n"), len(wantPrefixes))
+	}
+	for i, w := range wantPrefixes {
+		if !strings.HasPrefix(got[i], w) {
+			t.Errorf("change %d = %q, want prefix %q", i, got[i], w)
+		}
+	}
+	// Planning created nothing.
+	if _, err := e.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("edgeflush-role")}); err == nil {
+		t.Fatal("planning created the role")
+	}
+	if err := plan.Apply(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// The role: tagged, trusted by Lambda, with a policy scoped to the two distributions.
+	role, err := e.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("edgeflush-role")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !roleManaged(role.Role) || !strings.Contains(aws.ToString(role.Role.AssumeRolePolicyDocument), "lambda.amazonaws.com") {
+		t.Errorf("role = %+v", role.Role)
+	}
+	pol, err := e.iam.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String("edgeflush-role"), PolicyName: aws.String(PolicyName)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := decoded(t, pol.PolicyDocument)
+	for _, want := range []string{
+		"arn:aws:cloudfront::123456789012:distribution/E1AAA",
+		"arn:aws:cloudfront::123456789012:distribution/E2BBB",
+		"cloudfront:CreateInvalidation", "codepipeline:PutJobSuccessResult",
+		"arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/edgeflush:*",
+	} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("policy lacks %s:\n%s", want, doc)
+		}
+	}
+	for _, notWant := range []string{"s3:", "sts:AssumeRole", "ssm:", "distribution/*"} {
+		if strings.Contains(doc, notWant) {
+			t.Errorf("policy grants %s without being asked to:\n%s", notWant, doc)
+		}
+	}
+
+	// The function.
+	fn, err := e.lambda.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("edgeflush")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := fn.Configuration
+	if c.Runtime != lambdatypes.RuntimeProvidedal2023 || aws.ToString(c.Handler) != "bootstrap" || aws.ToInt32(c.Timeout) != 300 ||
+		!slices.Equal(c.Architectures, []lambdatypes.Architecture{lambdatypes.ArchitectureArm64}) ||
+		aws.ToString(c.Role) != aws.ToString(role.Role.Arn) || aws.ToString(c.CodeSha256) != codeSHA256(zipV1) {
+		t.Errorf("function configuration = %+v", c)
+	}
+
+	// The stage: right after Deploy, one Invoke/Lambda action with parameters the action accepts.
+	decl := e.pipeline(t, "site")
+	if names := stageNames(decl); !slices.Equal(names, []string{"Source", "Deploy", "Invalidate"}) {
+		t.Fatalf("stages = %v", names)
+	}
+	act := decl.Stages[2].Actions[0]
+	if act.ActionTypeId.Category != cptypes.ActionCategoryInvoke || aws.ToString(act.ActionTypeId.Provider) != "Lambda" ||
+		aws.ToString(act.ActionTypeId.Version) != "1" || act.Configuration["FunctionName"] != "edgeflush" {
+		t.Errorf("action = %+v", act)
+	}
+	params, err := edgecp.ParseParams(act.Configuration["UserParameters"])
+	if err != nil {
+		t.Fatalf("UserParameters %s rejected by the action: %v", act.Configuration["UserParameters"], err)
+	}
+	if !slices.Equal(params.DistributionIDs, []string{"E1AAA", "E2BBB"}) || params.PipelineName != "site" || params.DeployMode() {
+		t.Errorf("params = %+v", params)
+	}
+
+	// A second run changes nothing, with or without the zip.
+	for _, zip := range [][]byte{zipV1, nil} {
+		o.Zip = zip
+		if again := mustPlan(t, e, o); !again.Empty() {
+			t.Errorf("second run plans:\n%s", strings.Join(planLines(again), "\n"))
+		}
+	}
+	if n := fix.Rewritten(); n == 0 {
+		t.Error("the proxy rewrote no pipeline timestamps: is it in the path?")
+	}
+}
+
+func TestSetupUpdatesOnlyWhatChanged(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if err := mustPlan(t, e, Options{DistributionIDs: []string{"E1AAA"}, Zip: zipV1}).Apply(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A hand-added key in UserParameters survives later runs.
+	decl := e.pipeline(t, "site")
+	decl.Stages[2].Actions[0].Configuration["UserParameters"] = `{"PipelineName":"site","DistributionId":"E1AAA","Paths":["/index.html"]}`
+	if _, err := e.cp.UpdatePipeline(ctx, &codepipeline.UpdatePipelineInput{Pipeline: decl}); err != nil {
+		t.Fatal(err)
+	}
+	if p := mustPlan(t, e, Options{DistributionIDs: []string{"E1AAA"}}); !p.Empty() {
+		t.Fatalf("hand-added Paths counted as a change:\n%s", strings.Join(planLines(p), "\n"))
+	}
+
+	plan := mustPlan(t, e, Options{DistributionIDs: []string{"E1AAA", "E3CCC"}, Zip: zipV2, Timeout: 120})
+	got := planLines(plan)
+	want := []string{"~ update role policy", "~ update function configuration edgeflush (timeout 300 -> 120 s)", "~ update function code edgeflush", "~ update pipeline stage site/Invalidate"}
+	if len(got) != len(want) {
+		t.Fatalf("plan:\n%s", strings.Join(got, "\n"))
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("change %d = %q, want prefix %q", i, got[i], want[i])
+		}
+	}
+	if err := plan.Apply(ctx); err != nil {
+		t.Fatal(err)
+	}
+	act := e.pipeline(t, "site").Stages[2].Actions[0]
+	params, err := edgecp.ParseParams(act.Configuration["UserParameters"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(params.DistributionIDs, []string{"E1AAA", "E3CCC"}) || !slices.Equal(params.Paths, []string{"/index.html"}) {
+		t.Errorf("params after update = %+v", params)
+	}
+	fn, err := e.lambda.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("edgeflush")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(fn.Configuration.CodeSha256) != codeSHA256(zipV2) || aws.ToInt32(fn.Configuration.Timeout) != 120 {
+		t.Errorf("function after update = %+v", fn.Configuration)
+	}
+	if p := mustPlan(t, e, Options{DistributionIDs: []string{"E1AAA", "E3CCC"}, Zip: zipV2, Timeout: 120}); !p.Empty() {
+		t.Errorf("third run plans:\n%s", strings.Join(planLines(p), "\n"))
+	}
+}
+
+func TestSetupChecksPipelineAndStageBeforeCreatingAnything(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		o    Options
+		what string
+		msg  string
+	}{
+		{"no pipeline", Options{Pipeline: "nope"}, "pipeline", `pipeline "nope" not found`},
+		{"no stage", Options{AfterStage: "Build"}, "stage", "has stages Source, Deploy"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := tc.o
+			o.DistributionIDs, o.Zip = []string{"E1AAA"}, zipV1
+			_, err := PlanSetup(ctx, e.clients, fastOptions(o))
+			var nf *NotFoundError
+			if !errors.As(err, &nf) || nf.What != tc.what || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("err = %v, want a NotFoundError for the %s mentioning %q", err, tc.what, tc.msg)
+			}
+		})
+	}
+	if _, err := e.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("edgeflush-role")}); err == nil {
+		t.Error("a role was created")
+	}
+	if _, err := e.lambda.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("edgeflush")}); err == nil {
+		t.Error("a function was created")
+	}
+	if _, err := PlanSetup(ctx, e.clients, fastOptions(Options{DistributionIDs: []string{"E1AAA"}})); err == nil || !strings.Contains(err.Error(), "--zip") {
+		t.Errorf("no zip for a new function: err = %v", err)
+	}
+	if _, err := PlanSetup(ctx, e.clients, fastOptions(Options{DistributionIDs: []string{"e1-bad"}, Zip: zipV1})); err == nil {
+		t.Error("a malformed distribution id was accepted")
+	}
+}
+
+func TestSetupRefusesResourcesItDidNotCreate(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	// Someone's function of the same name, e.g. deployed with the SAM template.
+	_, err := e.iam.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("other"),
+		AssumeRolePolicyDocument: aws.String(trustPolicy(account{ID: "123456789012", Partition: "aws"}).json())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.lambda.CreateFunction(ctx, &lambda.CreateFunctionInput{FunctionName: aws.String("edgeflush"), Runtime: lambdatypes.RuntimeProvidedal2023,
+		Handler: aws.String("bootstrap"), Role: aws.String("arn:aws:iam::123456789012:role/other"), Code: &lambdatypes.FunctionCode{ZipFile: zipV1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = PlanSetup(ctx, e.clients, fastOptions(Options{DistributionIDs: []string{"E1AAA"}, Zip: zipV1}))
+	var ce *ConflictError
+	if !errors.As(err, &ce) || ce.What != "function" {
+		t.Fatalf("err = %v, want a ConflictError on the function", err)
+	}
+	// An untagged role of the chosen name is refused too.
+	_, err = PlanSetup(ctx, e.clients, fastOptions(Options{DistributionIDs: []string{"E1AAA"}, Zip: zipV1, FunctionName: "ef2", RoleName: "other"}))
+	if !errors.As(err, &ce) || ce.What != "role" {
+		t.Fatalf("err = %v, want a ConflictError on the role", err)
+	}
+	// Teardown leaves the untagged function alone.
+	p, err := PlanTeardown(ctx, e.clients, TeardownOptions{Pipeline: "site"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Empty() || len(p.Notes) != 2 {
+		t.Errorf("teardown plan = %v, notes %v", planLines(p), p.Notes)
+	}
+}
+
+func TestSetupDeployModeCrossAccountAndSlack(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	o := Options{DistributionIDs: []string{"E1AAA"}, Zip: zipV1, Bucket: "www", Prefix: "site/",
+		RoleARN: "arn:aws:iam::999999999999:role/edgeflush-invalidator", ExternalID: "ext-1", SlackWebhookParameter: "/edgeflush/slack"}
+	if err := mustPlan(t, e, o).Apply(ctx); err != nil {
+		t.Fatal(err)
+	}
+	act := e.pipeline(t, "site").Stages[2].Actions[0]
+	if artifactNames(act.InputArtifacts) != "Site" {
+		t.Errorf("input artifacts = %s, want Site (what Deploy reads)", artifactNames(act.InputArtifacts))
+	}
+	params, err := edgecp.ParseParams(act.Configuration["UserParameters"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if params.Bucket != "www" || params.Prefix != "site/" || params.RoleARN != o.RoleARN || params.ExternalID != "ext-1" || params.SlackWebhookParameter != "/edgeflush/slack" {
+		t.Errorf("params = %+v", params)
+	}
+	pol, err := e.iam.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String("edgeflush-role"), PolicyName: aws.String(PolicyName)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := decoded(t, pol.PolicyDocument)
+	var parsed policyDocument
+	if err := json.Unmarshal([]byte(doc), &parsed); err != nil {
+		t.Fatalf("policy %s: %v", doc, err)
+	}
+	for _, want := range []string{`"sts:AssumeRole"`, o.RoleARN, "arn:aws:ssm:us-east-1:123456789012:parameter/edgeflush/slack"} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("policy lacks %s:\n%s", want, doc)
+		}
+	}
+	// Cross-account: CloudFront and S3 rights belong to the other account's role.
+	if strings.Contains(doc, "cloudfront:") || strings.Contains(doc, "s3:") {
+		t.Errorf("cross-account policy grants CloudFront/S3 in the pipeline account:\n%s", doc)
+	}
+
+	// Same account, deploy mode: S3 on the bucket only.
+	o.RoleARN, o.ExternalID = "", ""
+	if err := mustPlan(t, e, o).Apply(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pol, err = e.iam.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String("edgeflush-role"), PolicyName: aws.String(PolicyName)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc = decoded(t, pol.PolicyDocument)
+	for _, want := range []string{"arn:aws:s3:::www", "arn:aws:s3:::www/*", "s3:PutObject", "distribution/E1AAA"} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("policy lacks %s:\n%s", want, doc)
+		}
+	}
+	params, err = edgecp.ParseParams(e.pipeline(t, "site").Stages[2].Actions[0].Configuration["UserParameters"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if params.RoleARN != "" || params.ExternalID != "" {
+		t.Errorf("RoleArn kept after it was dropped: %+v", params)
+	}
+	if _, err := PlanSetup(ctx, e.clients, fastOptions(Options{DistributionIDs: []string{"E1AAA"}, Bucket: "www", InputArtifact: "Nope"})); err == nil {
+		t.Error("an input artifact nobody produces was accepted")
+	}
+}
+
+func TestTeardownRemovesWhatSetupCreated(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if err := mustPlan(t, e, Options{DistributionIDs: []string{"E1AAA"}, Zip: zipV1}).Apply(ctx); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := PlanTeardown(ctx, e.clients, TeardownOptions{Pipeline: "site"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"- delete pipeline stage site/Invalidate", "- delete function edgeflush", "- delete role policy edgeflush-role/edgeflush", "- delete role edgeflush-role"}
+	got := planLines(plan)
+	if len(got) != len(want) {
+		t.Fatalf("teardown plan:\n%s", strings.Join(got, "\n"))
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("change %d = %q, want %q", i, got[i], want[i])
+		}
+	}
+	if err := plan.Apply(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if names := stageNames(e.pipeline(t, "site")); !slices.Equal(names, []string{"Source", "Deploy"}) {
+		t.Errorf("stages after teardown = %v", names)
+	}
+	if _, err := e.lambda.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("edgeflush")}); err == nil {
+		t.Error("function still there")
+	}
+	if _, err := e.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("edgeflush-role")}); err == nil {
+		t.Error("role still there")
+	}
+	again, err := PlanTeardown(ctx, e.clients, TeardownOptions{Pipeline: "site"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.Empty() {
+		t.Errorf("second teardown plans %v", planLines(again))
+	}
+}
+
+func TestTeardownKeepsOtherActionsOfTheStage(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if err := mustPlan(t, e, Options{DistributionIDs: []string{"E1AAA"}, Zip: zipV1}).Apply(ctx); err != nil {
+		t.Fatal(err)
+	}
+	decl := e.pipeline(t, "site")
+	decl.Stages[2].Actions = append(decl.Stages[2].Actions, cptypes.ActionDeclaration{
+		Name:          aws.String("Approve"),
+		ActionTypeId:  &cptypes.ActionTypeId{Category: cptypes.ActionCategoryApproval, Owner: cptypes.ActionOwnerAws, Provider: aws.String("Manual"), Version: aws.String("1")},
+		Configuration: map[string]string{},
+	})
+	if _, err := e.cp.UpdatePipeline(ctx, &codepipeline.UpdatePipelineInput{Pipeline: decl}); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := PlanTeardown(ctx, e.clients, TeardownOptions{Pipeline: "site"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := plan.Apply(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after := e.pipeline(t, "site")
+	if len(after.Stages) != 3 || len(after.Stages[2].Actions) != 1 || aws.ToString(after.Stages[2].Actions[0].Name) != "Approve" {
+		t.Errorf("stage after teardown = %+v", after.Stages)
+	}
+}
+
+// slowRoleLambda fails CreateFunction like Lambda does while IAM has not yet propagated
+// a new role, a given number of times.
+type slowRoleLambda struct {
+	LambdaAPI
+	failures, calls int
+}
+
+func (s *slowRoleLambda) CreateFunction(ctx context.Context, in *lambda.CreateFunctionInput, optFns ...func(*lambda.Options)) (*lambda.CreateFunctionOutput, error) {
+	s.calls++
+	if s.calls <= s.failures {
+		return nil, &lambdatypes.InvalidParameterValueException{Message: aws.String("The role defined for the function cannot be assumed by Lambda.")}
+	}
+	return s.LambdaAPI.CreateFunction(ctx, in, optFns...)
+}
+
+func TestCreateFunctionWaitsForTheRole(t *testing.T) {
+	e := newEnv(t)
+	slow := &slowRoleLambda{LambdaAPI: e.lambda, failures: 3}
+	e.clients.Lambda = slow
+	if err := mustPlan(t, e, Options{DistributionIDs: []string{"E1AAA"}, Zip: zipV1}).Apply(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if slow.calls != 4 {
+		t.Errorf("CreateFunction calls = %d, want 4", slow.calls)
+	}
+
+	// Past the retry budget the error comes out, naming the step.
+	e = newEnv(t)
+	e.clients.Lambda = &slowRoleLambda{LambdaAPI: e.lambda, failures: 1 << 30}
+	o := fastOptions(Options{DistributionIDs: []string{"E1AAA"}, Zip: zipV1})
+	o.RetryTimeout = 50 * time.Millisecond
+	plan, err := PlanSetup(context.Background(), e.clients, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = plan.Apply(context.Background())
+	var ipv *lambdatypes.InvalidParameterValueException
+	if !errors.As(err, &ipv) || !strings.Contains(err.Error(), "create function edgeflush (after 2 of 4 changes applied)") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestUserParameters(t *testing.T) {
+	o := &Options{Pipeline: "p", DistributionIDs: []string{"E1"}}
+	got, err := userParameters("", o)
+	if err != nil || got != `{"DistributionId":"E1","PipelineName":"p"}` {
+		t.Errorf("single = %s, %v", got, err)
+	}
+	o.DistributionIDs = []string{"E1", "E2"}
+	got, err = userParameters(`{"DistributionId":"E0","Wait":false,"Bucket":"old"}`, o)
+	if err != nil || got != `{"DistributionIds":["E1","E2"],"PipelineName":"p","Wait":false}` {
+		t.Errorf("merged = %s, %v", got, err)
+	}
+	o.DistributionIDs = nil
+	for i := 0; i < 80; i++ {
+		o.DistributionIDs = append(o.DistributionIDs, fmt.Sprintf("E%013d", i))
+	}
+	if _, err := userParameters("", o); err == nil || !strings.Contains(err.Error(), "1000") {
+		t.Errorf("too long: err = %v", err)
+	}
+}
+
+func TestSamePolicyReadsURLEncodedDocuments(t *testing.T) {
+	doc := trustPolicy(account{ID: "123456789012", Partition: "aws"})
+	enc := strings.NewReplacer("{", "%7B", "}", "%7D", `"`, "%22", ":", "%3A", " ", "%20").Replace(doc.json())
+	if !samePolicy(enc, doc) || !samePolicy(doc.json(), doc) {
+		t.Error("same document not recognised")
+	}
+	if samePolicy(strings.Replace(doc.json(), "lambda", "ec2", 1), doc) {
+		t.Error("different document taken as the same")
+	}
+}

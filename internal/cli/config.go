@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,11 +25,12 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"gopkg.in/yaml.v3"
+
+	"github.com/edgeflush/edgeflush/internal/siteconfig"
 )
 
 // defaultConfigFile is read when it exists and no other config file is named.
-const defaultConfigFile = ".edgeflush.yaml"
+const defaultConfigFile = siteconfig.FileName
 
 // envPrefix starts every environment variable that sets a flag.
 const envPrefix = "EDGEFLUSH_"
@@ -115,25 +115,21 @@ func (a *app) resolveConfig(cmd *cobra.Command) error {
 	return nil
 }
 
-// readSettings reads the config file's top-level keys, without `rules`. A missing
-// default file is not an error (nil map); a missing named file is.
+// readSettings reads the config file's top-level keys other than `rules` (through
+// siteconfig, which also checks the rules, so a broken file fails every command the
+// same way). A missing default file is not an error (nil map); a missing named file is.
 func readSettings(path string, explicit bool) (map[string]any, error) {
-	data, err := os.ReadFile(path)
+	cfg, err := siteconfig.Load(path)
 	if err != nil {
 		if !explicit && errors.Is(err, fs.ErrNotExist) {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("read config: %w", err)
+		return nil, err // siteconfig's errors already name the file
 	}
-	var top map[string]any
-	if err := yaml.Unmarshal(data, &top); err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+	if cfg.Settings == nil {
+		return map[string]any{}, nil
 	}
-	if top == nil {
-		top = map[string]any{}
-	}
-	delete(top, "rules")
-	return top, nil
+	return cfg.Settings, nil
 }
 
 // checkKnownKeys rejects a config key that is no flag of any edgeflush command: the

@@ -1,0 +1,398 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/smithy-go"
+	"github.com/spf13/cobra"
+
+	"github.com/edgeflush/edgeflush/internal/invalidation"
+	"github.com/edgeflush/edgeflush/internal/planner"
+)
+
+func init() { register(newInvalidateCmd) }
+
+// invalidateOptions are the flags of `edgeflush invalidate`.
+type invalidateOptions struct {
+	distributions   []string
+	paths           []string
+	pathsFrom       string
+	changedFile     string
+	allFile         string
+	maxPaths        int
+	maxWildcards    int
+	indexDocument   string
+	dirWithoutSlash bool
+	wait            bool
+	timeout         time.Duration
+	pollInterval    time.Duration
+	dryRun          bool
+	output          string
+	callerReference string
+}
+
+func newInvalidateCmd(a *app) *cobra.Command {
+	o := &invalidateOptions{}
+	cmd := &cobra.Command{
+		Use:   "invalidate --distribution ID [--path P ...] [--paths-from FILE|-] [--changed FILE --all FILE]",
+		Short: "Create one CloudFront invalidation per distribution (and optionally wait for it)",
+		Long: `Create one CloudFront invalidation per distribution holding all the paths.
+
+Paths come from --path (repeatable), --paths-from (one path per line, "-" for
+stdin; blank lines and lines starting with '#' are skipped) and, with --changed and
+--all, from the optimal planner (the same as "edgeflush plan"). With none of these,
+the path is "/*". Paths are raw (as the objects are named, e.g. "/a b.html"): they are
+validated and URL-encoded by CloudFront's rules before anything is sent. A '%' is a
+literal percent sign and is sent as %25.`,
+		Example: `  edgeflush invalidate --distribution E2EXAMPLE12345 --wait
+  edgeflush invalidate --distribution E1 --distribution E2 --path /index.html --path '/img/*'
+  git diff --name-only HEAD~1 -- public | sed 's|^public||' | edgeflush invalidate --distribution E1 --paths-from -
+  edgeflush invalidate --distribution E1 --changed changed.txt --all all.txt --max-paths 15 --dry-run`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.runInvalidate(cmd.Context(), cmd, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVar(&o.distributions, "distribution", nil, "CloudFront distribution ID (repeatable, or comma-separated)")
+	f.StringArrayVar(&o.paths, "path", nil, "path to invalidate, raw (repeatable)")
+	f.StringVar(&o.pathsFrom, "paths-from", "", `file with one path per line ("-" for stdin)`)
+	f.StringVar(&o.changedFile, "changed", "", "file with the changed S3 keys, one per line: invalidate the planned paths (needs --all)")
+	f.StringVar(&o.allFile, "all", "", "file with every S3 key of the site, one per line (with --changed)")
+	f.IntVar(&o.maxPaths, "max-paths", planner.DefaultMaxPaths, "with --changed: at most this many paths in all")
+	f.IntVar(&o.maxWildcards, "max-wildcards", planner.DefaultMaxWildcards, fmt.Sprintf("with --changed: at most this many wildcard paths (%d: none)", planner.NoWildcards))
+	f.StringVar(&o.indexDocument, "index-document", "index.html", `with --changed: the directory index document ("-": none)`)
+	f.BoolVar(&o.dirWithoutSlash, "dir-without-slash", false, `with --changed: the site also serves "/dir" for "dir/index.html"`)
+	f.BoolVar(&o.wait, "wait", false, "wait until every invalidation is Completed")
+	f.DurationVar(&o.timeout, "timeout", 10*time.Minute, "with --wait: give up after this long (0: no limit)")
+	f.DurationVar(&o.pollInterval, "poll-interval", invalidation.DefaultPollInterval, "with --wait: time between status checks")
+	_ = f.MarkHidden("poll-interval")
+	f.BoolVar(&o.dryRun, "dry-run", false, "validate and print the invalidations, create nothing")
+	f.StringVar(&o.output, "output", "text", "output format: text or json")
+	f.StringVar(&o.callerReference, "caller-reference", "", "idempotency key: the same key, distribution and paths never create a second invalidation (default: random, so every run creates one)")
+	return cmd
+}
+
+// invalidationReport is one line of the output, in text and JSON.
+type invalidationReport struct {
+	Distribution string     `json:"distribution"`
+	ID           string     `json:"id,omitempty"`
+	Status       string     `json:"status"`
+	CreateTime   *time.Time `json:"createTime,omitempty"`
+	Paths        []string   `json:"paths"`
+	Error        string     `json:"error,omitempty"`
+}
+
+// invalidateOutput is the JSON document printed by invalidate and wait.
+type invalidateOutput struct {
+	DryRun        bool                 `json:"dryRun,omitempty"`
+	Invalidations []invalidationReport `json:"invalidations"`
+}
+
+func (a *app) runInvalidate(ctx context.Context, cmd *cobra.Command, o *invalidateOptions) error {
+	if err := checkOutput(o.output); err != nil {
+		return err
+	}
+	dists := dedupe(o.distributions)
+	if len(dists) == 0 {
+		return usageErrorf("no distribution: give --distribution ID (or set %s, or distribution: in %s)", envName("distribution"), defaultConfigFile)
+	}
+	if (o.changedFile == "") != (o.allFile == "") {
+		return usageErrorf("--changed and --all go together: the planner needs the changed keys and every key of the site")
+	}
+	paths, err := a.invalidationPaths(cmd, o)
+	if err != nil {
+		return err
+	}
+	if len(paths) == 0 {
+		// An empty change set or an empty --paths-from file means there is nothing to
+		// do; defaulting to "/*" here would evict the whole cache for nothing.
+		if o.output == "json" {
+			return writeJSON(a.stdout, invalidateOutput{DryRun: o.dryRun, Invalidations: []invalidationReport{}})
+		}
+		_, err := fmt.Fprintln(a.stdout, "nothing to invalidate: no paths")
+		return err
+	}
+
+	if o.dryRun {
+		out := invalidateOutput{DryRun: true}
+		for _, d := range dists {
+			out.Invalidations = append(out.Invalidations, invalidationReport{Distribution: d, Status: "DryRun", Paths: paths})
+		}
+		return a.printInvalidations(o.output, out)
+	}
+
+	client, err := a.cloudFront(ctx)
+	if err != nil {
+		return err
+	}
+	token := o.callerReference
+	if token == "" {
+		token = randomToken()
+	}
+	out := invalidateOutput{}
+	var failures []error
+	created := 0
+	for _, d := range dists {
+		// The reference covers the distribution and the paths, so one --caller-reference
+		// reused with other paths makes a new invalidation rather than CloudFront's
+		// "caller reference already used" error.
+		ref := invalidation.CallerReference(append([]string{"edgeflush-cli", token, d}, paths...)...)
+		inv, err := invalidation.Create(ctx, client, d, paths, ref)
+		if err != nil {
+			err = explain("create invalidation for "+d, err)
+			failures = append(failures, err)
+			out.Invalidations = append(out.Invalidations, invalidationReport{Distribution: d, Status: "Failed", Paths: paths, Error: oneLine(err.Error())})
+			continue
+		}
+		created++
+		out.Invalidations = append(out.Invalidations, report(inv))
+	}
+
+	if o.wait {
+		failures = append(failures, a.waitAll(ctx, client, out.Invalidations, o.timeout, o.pollInterval)...)
+	}
+	// When nothing was created, stderr's one line says it all; otherwise the output
+	// lists what was created (and what failed) for scripts to act on.
+	if created > 0 {
+		if err := a.printInvalidations(o.output, out); err != nil {
+			return err
+		}
+	}
+	return joinFailures(failures)
+}
+
+// invalidationPaths gathers the prepared (validated, encoded, deduplicated) paths from
+// --path, --paths-from and the planner; "/*" when no source is given at all.
+func (a *app) invalidationPaths(cmd *cobra.Command, o *invalidateOptions) ([]string, error) {
+	raw := append([]string(nil), o.paths...)
+	if o.pathsFrom != "" {
+		lines, err := a.readLineFile(o.pathsFrom)
+		if err != nil {
+			return nil, err
+		}
+		raw = append(raw, lines...)
+	}
+	given := cmd.Flags().Changed("path") || o.pathsFrom != "" || o.changedFile != ""
+	if !given {
+		raw = []string{"/*"}
+	}
+	prepared, err := invalidation.PreparePaths(raw)
+	if err != nil {
+		return nil, &usageError{err}
+	}
+	if o.changedFile == "" {
+		return prepared, nil
+	}
+	changed, err := a.readLineFile(o.changedFile)
+	if err != nil {
+		return nil, err
+	}
+	all, err := a.readLineFile(o.allFile)
+	if err != nil {
+		return nil, err
+	}
+	res, err := planner.Plan(planner.Input{
+		All: all, Changed: changed,
+		MaxPaths: o.maxPaths, MaxWildcards: o.maxWildcards,
+		IndexDocument: o.indexDocument, DirWithoutSlash: o.dirWithoutSlash,
+	})
+	if err != nil {
+		var ie *planner.InputError
+		if errors.As(err, &ie) || errors.Is(err, planner.ErrInfeasible) {
+			return nil, &usageError{fmt.Errorf("plan paths: %w", err)}
+		}
+		return nil, fmt.Errorf("plan paths: %w", err)
+	}
+	// Planned paths are already encoded: merge them without encoding them again.
+	return dedupe(append(res.Paths, prepared...)), nil
+}
+
+// waitAll waits for every created invalidation in reports (updating them in place)
+// within timeout, and returns one error per invalidation that did not complete.
+func (a *app) waitAll(ctx context.Context, client invalidation.API, reports []invalidationReport, timeout, interval time.Duration) []error {
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	var failures []error
+	for i := range reports {
+		r := &reports[i]
+		if r.ID == "" {
+			continue // creation failed, already reported
+		}
+		inv, err := invalidation.Wait(ctx, client, r.Distribution, r.ID, interval)
+		if err == nil {
+			*r = report(inv)
+			continue
+		}
+		if !inv.CreateTime.IsZero() { // seen at least once: keep its latest state
+			*r = report(inv)
+		}
+		{
+			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+				err = fmt.Errorf("invalidation %s for %s still %s after %s (it continues in CloudFront; check it with: edgeflush wait --distribution %s --id %s)",
+					r.ID, r.Distribution, r.Status, timeout, r.Distribution, r.ID)
+			} else {
+				err = explain(fmt.Sprintf("wait for invalidation %s of %s", r.ID, r.Distribution), err)
+			}
+			r.Error = oneLine(err.Error())
+			failures = append(failures, err)
+		}
+	}
+	return failures
+}
+
+func report(inv invalidation.Invalidation) invalidationReport {
+	r := invalidationReport{Distribution: inv.DistributionID, ID: inv.ID, Status: inv.Status, Paths: inv.Paths}
+	if !inv.CreateTime.IsZero() {
+		t := inv.CreateTime.UTC()
+		r.CreateTime = &t
+	}
+	if r.Paths == nil {
+		r.Paths = []string{}
+	}
+	return r
+}
+
+// printInvalidations writes the reports as JSON or as text: one line per invalidation
+// ("DISTRIBUTION ID STATUS N paths"), then its paths indented.
+func (a *app) printInvalidations(format string, out invalidateOutput) error {
+	if format == "json" {
+		if out.Invalidations == nil {
+			out.Invalidations = []invalidationReport{}
+		}
+		return writeJSON(a.stdout, out)
+	}
+	w := bufio.NewWriter(a.stdout)
+	if out.DryRun {
+		fmt.Fprintln(w, "dry run: nothing created")
+	}
+	for _, r := range out.Invalidations {
+		id := r.ID
+		if id == "" {
+			id = "-"
+		}
+		fmt.Fprintf(w, "%s %s %s %d paths\n", r.Distribution, id, r.Status, len(r.Paths))
+		for _, p := range r.Paths {
+			fmt.Fprintf(w, "  %s\n", p)
+		}
+	}
+	return w.Flush()
+}
+
+// explain shortens a CloudFront error for people ("NoSuchDistribution: The specified
+// distribution does not exist.") and adds what to do about its kind. The SDK's own
+// text (operation, status, request id) stays reachable through Unwrap.
+func explain(what string, err error) error {
+	msg := err.Error()
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		msg = ae.ErrorCode()
+		if m := ae.ErrorMessage(); m != "" {
+			msg += ": " + m
+		}
+	}
+	if h := invalidation.Hint(invalidation.Classify(err)); h != "" {
+		msg += " (" + h + ")"
+	}
+	return &explainedError{msg: what + ": " + msg, err: err}
+}
+
+type explainedError struct {
+	msg string
+	err error
+}
+
+func (e *explainedError) Error() string { return e.msg }
+func (e *explainedError) Unwrap() error { return e.err }
+
+// joinFailures returns nil, the one failure, or one error naming them all on one line.
+func joinFailures(errs []error) error {
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
+	}
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = oneLine(e.Error())
+	}
+	return fmt.Errorf("%d failures: %s", len(errs), strings.Join(msgs, "; "))
+}
+
+// readLineFile reads one item per line from name ("-" for stdin), trimming spaces and
+// skipping blank lines and lines starting with '#'.
+func (a *app) readLineFile(name string) ([]string, error) {
+	var r io.Reader
+	if name == "-" {
+		r = a.stdin
+	} else {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	var out []string
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		out = append(out, line)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	return out, nil
+}
+
+func checkOutput(format string) error {
+	if format != "text" && format != "json" {
+		return usageErrorf("--output must be text or json, not %q", format)
+	}
+	return nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// dedupe removes empty strings and duplicates, keeping the first occurrence's order.
+func dedupe(in []string) []string {
+	out := make([]string, 0, len(in))
+	seen := map[string]bool{}
+	for _, s := range in {
+		if s = strings.TrimSpace(s); s != "" && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// randomToken makes every CLI run its own invalidation unless --caller-reference says
+// otherwise: a person re-running the command after a new upload wants a new one.
+func randomToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b)
+}

@@ -136,8 +136,12 @@ type DeleteGuardError struct {
 }
 
 func (e *DeleteGuardError) Error() string {
-	return fmt.Sprintf("refusing to delete %d objects: more than %s %d allows (nothing was written); raise %s or keep remote files with --no-delete",
+	msg := fmt.Sprintf("refusing to delete %d objects: more than %s %d allows (nothing was written); raise %s",
 		e.Count, e.Setting, e.Max, e.Setting)
+	if strings.HasPrefix(e.Setting, "--") {
+		msg += " or keep remote files with --no-delete"
+	}
+	return msg
 }
 
 // Sync makes the bucket prefix match src by content (see the package doc). With

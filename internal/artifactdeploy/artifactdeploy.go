@@ -1,0 +1,181 @@
+// Package artifactdeploy implements the Lambda action's deploy mode
+// (codepipeline.Deployer): it fetches the job's input artifact (a zip in the pipeline's
+// artifact bucket) with the job's artifactCredentials, streaming it to a temporary file
+// so memory stays bounded whatever the artifact's size, opens it as an fs.FS, syncs it
+// to the site bucket with sitesync, and plans the invalidation of what changed.
+//
+// Redelivered events: the sync runs with the job id as its journal id, so the keys a
+// first delivery changed are recorded in <prefix>.edgeflush/journal/<job id>.json
+// before its first write, and a second delivery of the same job, which finds nothing
+// left to upload, still returns the paths for them.
+package artifactdeploy
+
+import (
+	"archive/zip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/edgeflush/edgeflush/internal/awsconf"
+	"github.com/edgeflush/edgeflush/internal/codepipeline"
+	"github.com/edgeflush/edgeflush/internal/planner"
+	"github.com/edgeflush/edgeflush/internal/siteconfig"
+	"github.com/edgeflush/edgeflush/internal/sitesync"
+)
+
+// Deployer is the codepipeline.Deployer of the Lambda function.
+type Deployer struct {
+	// Config is the function's own SDK configuration (region, endpoints, retryer,
+	// execution-role credentials).
+	Config aws.Config
+	// TempDir holds the downloaded artifact; "" means os.TempDir() (/tmp on Lambda,
+	// 512 MB by default: raise the function's ephemeral storage for bigger sites).
+	TempDir string
+	// Concurrency bounds parallel uploads; 0 means sitesync.DefaultConcurrency.
+	Concurrency int
+	// MultipartThreshold and PartSize tune multipart uploads (0: sitesync defaults).
+	MultipartThreshold, PartSize int64
+	Logger                       *slog.Logger
+}
+
+// New returns a Deployer using the function's configuration.
+func New(cfg aws.Config, log *slog.Logger) *Deployer {
+	return &Deployer{Config: cfg, Logger: log}
+}
+
+var _ codepipeline.Deployer = (*Deployer)(nil)
+
+// Deploy syncs the artifact to Params.Bucket/Prefix and returns the prepared paths of
+// the changed and deleted keys (none when nothing changed).
+func (d *Deployer) Deploy(ctx context.Context, req codepipeline.DeployRequest) (codepipeline.DeployResult, error) {
+	log := d.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p := req.Params
+	zipPath, err := d.download(ctx, req)
+	if err != nil {
+		return codepipeline.DeployResult{}, err
+	}
+	defer os.Remove(zipPath)
+	zr, err := zip.OpenReader(zipPath)
+	if err != nil {
+		return codepipeline.DeployResult{}, &codepipeline.ConfigError{Key: "Bucket",
+			Message: fmt.Sprintf("the input artifact s3://%s/%s is not a zip file (%v): deploy mode needs the build output as the action's input artifact", req.Artifact.Bucket, req.Artifact.Key, err)}
+	}
+	defer zr.Close()
+
+	cfg, exclude, err := siteConfig(zr, p.Config)
+	if err != nil {
+		return codepipeline.DeployResult{}, err
+	}
+	siteCfg := d.Config
+	if p.RoleARN != "" {
+		siteCfg = awsconf.AssumeRole(d.Config, p.RoleARN, p.ExternalID, codepipeline.SessionName(req.JobID))
+	}
+	client := awsconf.NewS3(siteCfg)
+	res, err := sitesync.Sync(ctx, client, zr, sitesync.Options{
+		Bucket:             p.Bucket,
+		Prefix:             p.Prefix,
+		Config:             cfg,
+		MaxDeletes:         p.MaxDeletes,
+		MaxDeletesName:     "MaxDeletes",
+		Concurrency:        d.Concurrency,
+		Exclude:            exclude,
+		JournalID:          req.JobID,
+		MultipartThreshold: d.MultipartThreshold,
+		PartSize:           d.PartSize,
+		Logger:             log,
+	})
+	var guard *sitesync.DeleteGuardError
+	if errors.As(err, &guard) {
+		return codepipeline.DeployResult{}, &codepipeline.ConfigError{Key: "MaxDeletes", Message: guard.Error()}
+	}
+	if err != nil {
+		return codepipeline.DeployResult{Uploaded: len(res.Uploaded), Deleted: len(res.Deleted)}, fmt.Errorf("sync the artifact: %w", err)
+	}
+	out := codepipeline.DeployResult{Uploaded: len(res.Uploaded), Deleted: len(res.Deleted)}
+	if len(res.Changed) == 0 {
+		return out, nil
+	}
+	plan, err := planner.Plan(planner.Input{All: res.All, Changed: res.Changed, MaxPaths: p.MaxPaths})
+	if err != nil {
+		var ie *planner.InputError
+		if errors.As(err, &ie) {
+			return out, &codepipeline.ConfigError{Key: "MaxPaths", Message: err.Error()}
+		}
+		return out, fmt.Errorf("plan the invalidation of %d changed keys: %w", len(res.Changed), err)
+	}
+	out.Paths = plan.Paths
+	log.Info("deploy planned", slog.Int("changed", len(res.Changed)), slog.Int("pending", len(res.Pending)),
+		slog.Int("paths", len(plan.Paths)), slog.Int("collateral", plan.Collateral))
+	return out, nil
+}
+
+// download streams the artifact into a temporary file and returns its name.
+func (d *Deployer) download(ctx context.Context, req codepipeline.DeployRequest) (string, error) {
+	acfg := d.Config.Copy()
+	acfg.Credentials = credentials.StaticCredentialsProvider{Value: req.ArtifactCredentials}
+	client := awsconf.NewS3(acfg)
+	src := fmt.Sprintf("s3://%s/%s", req.Artifact.Bucket, req.Artifact.Key)
+	out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(req.Artifact.Bucket), Key: aws.String(req.Artifact.Key)},
+		func(o *s3.Options) { o.DisableLogOutputChecksumValidationSkipped = true })
+	if err != nil {
+		return "", fmt.Errorf("get the input artifact %s: %w", src, err)
+	}
+	defer out.Body.Close()
+	f, err := os.CreateTemp(d.TempDir, "edgeflush-artifact-*.zip")
+	if err != nil {
+		return "", fmt.Errorf("store the input artifact: %w", err)
+	}
+	if _, err := io.Copy(f, out.Body); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return "", fmt.Errorf("download the input artifact %s to %s: %w", src, f.Name(), err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("store the input artifact: %w", err)
+	}
+	return f.Name(), nil
+}
+
+// siteConfig reads the header rules from the artifact: the "Config" parameter's path,
+// else .edgeflush.yaml at the artifact's root when present, else the defaults. The
+// file read is excluded from the upload.
+func siteConfig(fsys fs.FS, name string) (*siteconfig.Config, []string, error) {
+	explicit := name != ""
+	if !explicit {
+		name = siteconfig.FileName
+	}
+	clean := path.Clean("/" + name)[1:]
+	if !fs.ValidPath(clean) || clean == "" || clean == "." {
+		return nil, nil, &codepipeline.ConfigError{Key: "Config", Message: fmt.Sprintf("%q is not a path inside the artifact (write e.g. \"site/.edgeflush.yaml\")", name)}
+	}
+	f, err := fsys.Open(clean)
+	if errors.Is(err, fs.ErrNotExist) && !explicit {
+		return siteconfig.Default(), nil, nil
+	}
+	if err != nil {
+		return nil, nil, &codepipeline.ConfigError{Key: "Config", Message: fmt.Sprintf("cannot read %s from the input artifact: %v", clean, err)}
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, siteconfig.MaxSize+1))
+	if err != nil {
+		return nil, nil, &codepipeline.ConfigError{Key: "Config", Message: fmt.Sprintf("cannot read %s from the input artifact: %v", clean, err)}
+	}
+	cfg, err := siteconfig.Parse(data)
+	if err != nil {
+		return nil, nil, &codepipeline.ConfigError{Key: "Config", Message: fmt.Sprintf("%s in the input artifact: %v", clean, err)}
+	}
+	return cfg, []string{clean}, nil
+}

@@ -1,0 +1,181 @@
+package artifactdeploy
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/edgeflush/edgeflush/internal/awsconf"
+	"github.com/edgeflush/edgeflush/internal/codepipeline"
+	"github.com/edgeflush/edgeflush/internal/testkit"
+)
+
+func zipOf(t *testing.T, files map[string]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		w, err := zw.Create(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(w, files[n])
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+type env struct {
+	client *s3.Client
+	d      *Deployer
+}
+
+func setup(t *testing.T) env {
+	m := testkit.StartMoto(t)
+	cfg := m.Config(t)
+	client := awsconf.NewS3(cfg)
+	for _, b := range []string{"artifacts", "site"} {
+		if _, err := client.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return env{client: client, d: &Deployer{Config: cfg, TempDir: t.TempDir()}}
+}
+
+func (e env) put(t *testing.T, key string, body []byte) codepipeline.ArtifactLocation {
+	t.Helper()
+	if _, err := e.client.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("artifacts"), Key: aws.String(key), Body: bytes.NewReader(body)}); err != nil {
+		t.Fatal(err)
+	}
+	return codepipeline.ArtifactLocation{Bucket: "artifacts", Key: key}
+}
+
+func request(job string, loc codepipeline.ArtifactLocation, p codepipeline.Params) codepipeline.DeployRequest {
+	if p.Bucket == "" {
+		p.Bucket = "site"
+	}
+	return codepipeline.DeployRequest{JobID: job, Params: p, Artifact: loc,
+		ArtifactCredentials: aws.Credentials{AccessKeyID: "ASIAARTIFACT", SecretAccessKey: "artifact-secret", SessionToken: "tok"}}
+}
+
+var v1 = map[string]string{
+	"index.html":          `<html><script src="/assets/app.js"></script></html>`,
+	"blog/post/index.html": "<p>post</p>",
+	"blog/other.html":     "<p>other</p>",
+	"assets/app.js":       "console.log(1)",
+	"docs/a b ü.txt":      "x",
+	".edgeflush.yaml":     "rules:\n  - match: \"assets/**\"\n    headers: {Cache-Control: \"max-age=31536000\"}\n",
+}
+
+func TestDeployRedeliveryAndChange(t *testing.T) {
+	ctx := context.Background()
+	e := setup(t)
+	loc := e.put(t, "p/a1.zip", zipOf(t, v1))
+	res, err := e.d.Deploy(ctx, request("job-1", loc, codepipeline.Params{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Uploaded != 5 || res.Deleted != 0 || strings.Join(res.Paths, ",") != "/*" {
+		t.Fatalf("first deploy: %+v", res)
+	}
+	head, err := e.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("site"), Key: aws.String("assets/app.js")})
+	if err != nil || aws.ToString(head.CacheControl) != "max-age=31536000" {
+		t.Errorf("rule from the artifact's config not applied: %v %v", err, aws.ToString(head.CacheControl))
+	}
+	if _, err := e.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("site"), Key: aws.String(".edgeflush.yaml")}); err == nil {
+		t.Error("the config file was uploaded")
+	}
+	// The same job delivered again: nothing to upload, the same paths.
+	again, err := e.d.Deploy(ctx, request("job-1", loc, codepipeline.Params{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Uploaded != 0 || strings.Join(again.Paths, ",") != "/*" {
+		t.Errorf("redelivery: %+v, want 0 uploads and the first paths", again)
+	}
+	// A new job with one page changed and one removed.
+	v2 := map[string]string{}
+	for k, v := range v1 {
+		v2[k] = v
+	}
+	v2["blog/post/index.html"] = "<p>post v2</p>"
+	delete(v2, "blog/other.html")
+	loc2 := e.put(t, "p/a2.zip", zipOf(t, v2))
+	res, err = e.d.Deploy(ctx, request("job-2", loc2, codepipeline.Params{MaxPaths: 5}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Uploaded != 1 || res.Deleted != 1 {
+		t.Errorf("second deploy: %+v", res)
+	}
+	joined := strings.Join(res.Paths, " ")
+	if strings.Contains(joined, "/index.html") && !strings.Contains(joined, "/blog") || strings.Contains(joined, "/assets") || joined == "/*" {
+		t.Errorf("paths %v reach beyond the blog", res.Paths)
+	}
+	for _, want := range []string{"/blog/"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("paths %v miss %s", res.Paths, want)
+		}
+	}
+}
+
+func TestDeployErrors(t *testing.T) {
+	ctx := context.Background()
+	e := setup(t)
+	loc := e.put(t, "a.zip", zipOf(t, v1))
+	if _, err := e.d.Deploy(ctx, request("j1", loc, codepipeline.Params{})); err != nil {
+		t.Fatal(err)
+	}
+	small := e.put(t, "small.zip", zipOf(t, map[string]string{"index.html": "only"}))
+	_, err := e.d.Deploy(ctx, request("j2", small, codepipeline.Params{MaxDeletes: 2}))
+	var ce *codepipeline.ConfigError
+	if !errors.As(err, &ce) || ce.Key != "MaxDeletes" || !strings.Contains(err.Error(), "refusing to delete 4 objects") {
+		t.Fatalf("guard: %v", err)
+	}
+	if strings.Contains(err.Error(), "--no-delete") {
+		t.Errorf("guard message mentions a CLI flag: %v", err)
+	}
+	if _, err := e.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("site"), Key: aws.String("blog/other.html")}); err != nil {
+		t.Errorf("guarded deploy deleted: %v", err)
+	}
+	_, err = e.d.Deploy(ctx, request("j3", loc, codepipeline.Params{Config: "site/missing.yaml"}))
+	if !errors.As(err, &ce) || ce.Key != "Config" {
+		t.Errorf("missing Config: %v", err)
+	}
+	bad := e.put(t, "bad.zip", []byte("not a zip"))
+	if _, err = e.d.Deploy(ctx, request("j4", bad, codepipeline.Params{})); !errors.As(err, &ce) {
+		t.Errorf("not a zip: %v", err)
+	}
+	if _, err = e.d.Deploy(ctx, request("j5", codepipeline.ArtifactLocation{Bucket: "artifacts", Key: "nope.zip"}, codepipeline.Params{})); err == nil || !strings.Contains(err.Error(), "nope.zip") {
+		t.Errorf("missing artifact: %v", err)
+	}
+	badCfg := e.put(t, "badcfg.zip", zipOf(t, map[string]string{"cfg.yaml": "rules: {}", "index.html": "x"}))
+	if _, err = e.d.Deploy(ctx, request("j6", badCfg, codepipeline.Params{Config: "cfg.yaml"})); !errors.As(err, &ce) || !strings.Contains(err.Error(), "cfg.yaml") {
+		t.Errorf("bad config: %v", err)
+	}
+}
+
+func TestDeployWithRole(t *testing.T) {
+	ctx := context.Background()
+	e := setup(t)
+	loc := e.put(t, "a.zip", zipOf(t, map[string]string{"index.html": "x"}))
+	res, err := e.d.Deploy(ctx, request("job-role", loc, codepipeline.Params{RoleARN: "arn:aws:iam::123456789012:role/site-deployer", ExternalID: "ext"}))
+	if err != nil || res.Uploaded != 1 {
+		t.Fatalf("deploy with role: %+v %v", res, err)
+	}
+}

@@ -1,0 +1,708 @@
+package codepipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"regexp"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	cpsdk "github.com/aws/aws-sdk-go-v2/service/codepipeline"
+	"github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/edgeflush/edgeflush/internal/invalidation"
+)
+
+// JobAPI is the part of *codepipeline.Client the handler reports results with.
+type JobAPI interface {
+	PutJobSuccessResult(ctx context.Context, in *cpsdk.PutJobSuccessResultInput, optFns ...func(*cpsdk.Options)) (*cpsdk.PutJobSuccessResultOutput, error)
+	PutJobFailureResult(ctx context.Context, in *cpsdk.PutJobFailureResultInput, optFns ...func(*cpsdk.Options)) (*cpsdk.PutJobFailureResultOutput, error)
+}
+
+// CloudFrontFactory returns the CloudFront client for a job. With Params.RoleARN set it
+// must assume that role (awsconf.AssumeRole with SessionName(JobID(ctx))); job results
+// keep using the function's own identity.
+type CloudFrontFactory func(ctx context.Context, p Params) (invalidation.API, error)
+
+// ArtifactLocation is the S3 object of the action's input artifact.
+type ArtifactLocation struct {
+	Bucket, Key string
+}
+
+// DeployRequest asks a Deployer to sync the input artifact to Params.Bucket.
+type DeployRequest struct {
+	JobID    string
+	Params   Params
+	Artifact ArtifactLocation
+	// ArtifactCredentials read the artifact (they come with the job). The site bucket
+	// is written with the function's identity, or Params.RoleARN's when set.
+	ArtifactCredentials aws.Credentials
+}
+
+// LogValue keeps the artifact credentials out of logs.
+func (r DeployRequest) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("job_id", r.JobID), slog.String("artifact_bucket", r.Artifact.Bucket), slog.String("artifact_key", r.Artifact.Key))
+}
+
+// DeployResult is what a deploy changed.
+type DeployResult struct {
+	// Paths are the prepared invalidation paths (invalidation.PreparePaths or the
+	// planner's output); empty when nothing changed.
+	Paths             []string
+	Uploaded, Deleted int
+}
+
+// Deployer syncs the input artifact to the site bucket (deploy mode, issue 4). It runs
+// on the first job of an execution only. A redelivered first event calls it again with
+// the same JobID: making that second call return the same Paths (or converge without
+// loss) is the Deployer's job. Return an error wrapping *ConfigError for a
+// ConfigurationError failure; AccessDenied API errors become PermissionError.
+type Deployer interface {
+	Deploy(ctx context.Context, req DeployRequest) (DeployResult, error)
+}
+
+// Message is what a notification says about a finished job.
+type Message struct {
+	Pipeline, JobID                       string
+	Succeeded                             bool
+	Distributions, Paths, InvalidationIDs []string
+	Waited                                time.Duration
+	Reason                                string // the failure message when !Succeeded
+}
+
+// Notifier sends one message when a job reaches its final result. Its errors are
+// logged and never change the job's result.
+type Notifier interface {
+	Notify(ctx context.Context, m Message) error
+}
+
+// NotifierFactory returns the notifier for a job's parameters (SlackWebhookUrl or
+// SlackWebhookParameter); it is only called when one of them is set.
+type NotifierFactory func(ctx context.Context, p Params) (Notifier, error)
+
+// Defaults of the polling knobs; each can be overridden by Handler fields or by the
+// environment (ConfigureFromEnv).
+const (
+	// DefaultPollInterval keeps the time from completion to the reported result under
+	// five seconds while staying far from CloudFront's request rate limits.
+	DefaultPollInterval = 4 * time.Second
+	// DefaultPollBudget suits a 5-minute function timeout: poll for 4 minutes, then hand
+	// over to a continuation job.
+	DefaultPollBudget = 4 * time.Minute
+	// DefaultSafetyMargin is kept free before the invocation deadline for reporting.
+	DefaultSafetyMargin = 20 * time.Second
+)
+
+// Environment variables read by ConfigureFromEnv (Go durations, e.g. "500ms", "4m").
+const (
+	EnvPollInterval = "EDGEFLUSH_POLL_INTERVAL"
+	EnvPollBudget   = "EDGEFLUSH_POLL_BUDGET"
+	EnvSafetyMargin = "EDGEFLUSH_SAFETY_MARGIN"
+)
+
+// Handler runs CodePipeline jobs. Jobs and CloudFront are required.
+type Handler struct {
+	Jobs       JobAPI
+	CloudFront CloudFrontFactory
+	// Deployer enables deploy mode; without it a job with "Bucket" fails with a
+	// ConfigurationError.
+	Deployer Deployer
+	// Notifiers enables SlackWebhookUrl/SlackWebhookParameter.
+	Notifiers NotifierFactory
+	// Logger receives JSON lines; nil means NewLogger(os.Stdout).
+	Logger *slog.Logger
+
+	PollInterval, PollBudget, SafetyMargin time.Duration
+	// Now is the clock (tests); nil means time.Now.
+	Now func() time.Time
+}
+
+// NewLogger returns the JSON-lines logger the handler uses by default.
+func NewLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, nil))
+}
+
+// ConfigureFromEnv sets the polling knobs from EDGEFLUSH_POLL_INTERVAL,
+// EDGEFLUSH_POLL_BUDGET and EDGEFLUSH_SAFETY_MARGIN. A malformed value is skipped and
+// reported in the returned error, so a typo cannot stop the function from reporting jobs.
+func (h *Handler) ConfigureFromEnv(getenv func(string) string) error {
+	var errs []error
+	for _, knob := range []struct {
+		name string
+		dst  *time.Duration
+	}{{EnvPollInterval, &h.PollInterval}, {EnvPollBudget, &h.PollBudget}, {EnvSafetyMargin, &h.SafetyMargin}} {
+		v := getenv(knob.name)
+		if v == "" {
+			continue
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			errs = append(errs, fmt.Errorf("%s=%q is not a duration such as 4s or 2m; using the default", knob.name, v))
+			continue
+		}
+		*knob.dst = d
+	}
+	return errors.Join(errs...)
+}
+
+type jobIDKey struct{}
+
+// JobID returns the id of the job being handled, for CloudFrontFactory and
+// NotifierFactory implementations.
+func JobID(ctx context.Context) string {
+	id, _ := ctx.Value(jobIDKey{}).(string)
+	return id
+}
+
+var sessionUnsafe = regexp.MustCompile(`[^\w+=,.@-]`)
+
+// SessionName is the STS role session name for a job: "edgeflush-" and the job id,
+// restricted to the characters and 64-character length STS accepts, so CloudTrail in
+// the distribution's account shows which job made each call.
+func SessionName(jobID string) string {
+	s := sessionUnsafe.ReplaceAllString("edgeflush-"+jobID, "-")
+	if len(s) > 64 {
+		s = s[:64]
+	}
+	return s
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+func (h *Handler) logger() *slog.Logger {
+	if h.Logger != nil {
+		return h.Logger
+	}
+	return NewLogger(os.Stdout)
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// Handle runs one Lambda invocation. It returns an error only when the event has no
+// job id (there is no job to report to). Every other problem, panics included, is
+// reported to the job with PutJobFailureResult, and Handle returns nil so that Lambda
+// does not retry the asynchronous invocation.
+func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (err error) {
+	log := h.logger()
+	ev, perr := ParseEvent(raw)
+	var nj *noJobIDError
+	if errors.As(perr, &nj) {
+		log.Error("event rejected", slog.String("error", nj.Error()))
+		return nj
+	}
+	jobID := ev.Job.ID
+	log = log.With(slog.String("job_id", jobID))
+	ctx = context.WithValue(ctx, jobIDKey{}, jobID)
+	r := &run{h: h, log: log, ev: ev, jobID: jobID, started: h.now()}
+	defer func() {
+		if v := recover(); v != nil {
+			log.Error("panic", slog.String("panic", fmt.Sprint(v)), slog.String("stack", string(debug.Stack())))
+			r.finish(ctx, result{failure: &failure{typ: types.FailureTypeJobFailed,
+				msg: fmt.Sprintf("edgeflush hit an internal error (%v); this is a bug: please report it with the function's log for job %s, then retry the stage", v, jobID)}})
+			err = nil
+		}
+	}()
+	if perr != nil {
+		r.finish(ctx, result{failure: &failure{typ: types.FailureTypeJobFailed,
+			msg: "the CodePipeline job event could not be read (" + perr.Error() + "); the function must be invoked by a CodePipeline Invoke/Lambda action"}})
+		return nil
+	}
+	r.finish(ctx, r.execute(ctx))
+	return nil
+}
+
+// failure is a job failure to report.
+type failure struct {
+	typ types.FailureType
+	msg string
+}
+
+// result is the outcome of one invocation.
+type result struct {
+	failure *failure
+	// token set: the job succeeds with a continuation token.
+	token   string
+	percent int
+	summary string
+	outputs map[string]string
+	// terminal is true for a final success or a failure (notifications).
+	state *State
+}
+
+type run struct {
+	h       *Handler
+	log     *slog.Logger
+	ev      Event
+	jobID   string
+	started time.Time
+
+	params    Params
+	paramsOK  bool
+	st        *State // the state once known, for the notification of a failure
+	cf        invalidation.API
+	status    []string // last known status per distribution, for messages
+	lastError []string // last creation error per distribution while pending
+}
+
+func (r *run) now() time.Time { return r.h.now() }
+
+func (r *run) execute(ctx context.Context) result {
+	data := r.ev.Job.Data
+	p, err := ParseParams(data.ActionConfiguration.Configuration.UserParameters)
+	if err != nil {
+		return r.fail(err, "")
+	}
+	r.params, r.paramsOK = p, true
+	if p.PipelineName != "" {
+		r.log = r.log.With(slog.String("pipeline", p.PipelineName))
+	}
+	r.log.Info("job started", slog.Bool("continuation", data.ContinuationToken != ""), slog.Any("params", p))
+
+	// CloudFront calls and the deploy must end early enough to leave time for the
+	// report, whatever the SDK retryer's backoff.
+	interval := orDefault(r.h.PollInterval, DefaultPollInterval)
+	margin := orDefault(r.h.SafetyMargin, DefaultSafetyMargin)
+	stopAt := r.started.Add(orDefault(r.h.PollBudget, DefaultPollBudget))
+	workCtx := ctx
+	if dl, ok := ctx.Deadline(); ok {
+		if d := dl.Add(-margin); d.Before(stopAt) {
+			stopAt = d
+		}
+		var cancel context.CancelFunc
+		workCtx, cancel = context.WithDeadline(ctx, dl.Add(-margin/2))
+		defer cancel()
+	}
+
+	r.cf, err = r.h.CloudFront(workCtx, p)
+	if err != nil {
+		return r.fail(fmt.Errorf("set up the CloudFront client: %w", err), "")
+	}
+
+	var st State
+	if data.ContinuationToken == "" {
+		st = State{FirstJobID: r.jobID, Start: r.started, Distributions: p.DistributionIDs, Paths: p.Paths}
+		if p.DeployMode() {
+			res, done := r.deploy(workCtx, &st)
+			if done {
+				return res
+			}
+		}
+		st.PathCount = len(st.Paths)
+		st.IDs = make([]string, len(st.Distributions))
+		st.Completed = make([]bool, len(st.Distributions))
+	} else {
+		st, err = DecodeToken(data.ContinuationToken)
+		if err != nil {
+			return result{failure: &failure{typ: types.FailureTypeJobFailed,
+				msg: err.Error() + ". The job cannot be continued; retry the stage to start over (the invalidations already created stay in place)."}}
+		}
+		r.log.Info("continuing", slog.String("first_job_id", st.FirstJobID), slog.Float64("elapsed", r.now().Sub(st.Start).Seconds()))
+	}
+	r.st = &st
+	r.status = make([]string, len(st.Distributions))
+	r.lastError = make([]string, len(st.Distributions))
+	maxWait := time.Duration(p.MaxWaitMinutes) * time.Minute
+
+	for {
+		if st.Pending() {
+			if res, failed := r.createPending(workCtx, &st); failed {
+				return res
+			}
+		}
+		if !st.Pending() && !p.Wait {
+			return r.success(&st)
+		}
+		if res, failed := r.poll(workCtx, &st); failed {
+			return res
+		}
+		if r.allCompleted(&st) {
+			return r.success(&st)
+		}
+		if elapsed := r.now().Sub(st.Start); elapsed >= maxWait {
+			return result{state: &st, failure: &failure{typ: types.FailureTypeJobFailed,
+				msg: fmt.Sprintf("not finished after MaxWaitMinutes (%d): %s. The pending invalidations continue in CloudFront; raise MaxWaitMinutes in UserParameters if this is normal for your distributions.",
+					p.MaxWaitMinutes, r.pendingList(&st))}}
+		}
+		if !r.now().Add(interval).Before(stopAt) || workCtx.Err() != nil {
+			return r.continuation(&st)
+		}
+		select {
+		case <-workCtx.Done():
+			return r.continuation(&st)
+		case <-time.After(interval):
+		}
+	}
+}
+
+// deploy runs the Deployer on the first job. done reports that the result is final
+// (a failure, or a success because nothing changed).
+func (r *run) deploy(ctx context.Context, st *State) (result, bool) {
+	p := r.params
+	if r.h.Deployer == nil {
+		return r.fail(&ConfigError{Key: "Bucket", Message: "deploy mode is not available in this build of the function; remove Bucket to invalidate only"}, ""), true
+	}
+	data := r.ev.Job.Data
+	if len(data.InputArtifacts) == 0 {
+		return r.fail(&ConfigError{Key: "Bucket", Message: "deploy mode needs the site as the action's input artifact; add an input artifact (the build output) to the action"}, ""), true
+	}
+	loc := data.InputArtifacts[0].Location.S3Location
+	creds := data.ArtifactCredentials
+	req := DeployRequest{
+		JobID:    r.jobID,
+		Params:   p,
+		Artifact: ArtifactLocation{Bucket: loc.BucketName, Key: loc.ObjectKey},
+		ArtifactCredentials: aws.Credentials{
+			AccessKeyID:     creds.AccessKeyID,
+			SecretAccessKey: creds.SecretAccessKey,
+			SessionToken:    creds.SessionToken,
+			Source:          "CodePipelineArtifactCredentials",
+			CanExpire:       !creds.Expiration.IsZero(),
+			Expires:         creds.Expiration.Time,
+		},
+	}
+	t0 := r.now()
+	res, err := r.h.Deployer.Deploy(ctx, req)
+	if err != nil {
+		return r.fail(fmt.Errorf("deploy to s3://%s/%s: %w", p.Bucket, p.Prefix, err), ""), true
+	}
+	for _, path := range res.Paths {
+		if err := invalidation.ValidatePath(path); err != nil {
+			return r.fail(fmt.Errorf("deploy produced an invalid invalidation path: %w", err), ""), true
+		}
+	}
+	r.log.Info("deployed", slog.String("bucket", p.Bucket), slog.Int("uploaded", res.Uploaded), slog.Int("deleted", res.Deleted),
+		slog.Int("paths", len(res.Paths)), slog.Float64("elapsed", r.now().Sub(t0).Seconds()))
+	st.Deploy = &DeployCounts{Uploaded: res.Uploaded, Deleted: res.Deleted}
+	st.Paths = res.Paths
+	if len(res.Paths) == 0 {
+		// Nothing changed: nothing to invalidate.
+		st.Distributions = p.DistributionIDs
+		return r.success(st), true
+	}
+	return result{}, false
+}
+
+// createPending creates the invalidations whose creation is pending. The in-progress
+// limit and transient errors keep a creation pending; anything else fails the job.
+func (r *run) createPending(ctx context.Context, st *State) (result, bool) {
+	for i, dist := range st.Distributions {
+		if st.IDs[i] != "" {
+			continue
+		}
+		ref := invalidation.CallerReference(st.FirstJobID, dist)
+		log := r.log.With(slog.String("distribution", dist))
+		inv, err := invalidation.Create(ctx, r.cf, dist, st.Paths, ref)
+		if err != nil {
+			switch kind := invalidation.Classify(err); {
+			case kind == invalidation.KindInProgressLimit, kind == invalidation.KindTransient, ctx.Err() != nil:
+				r.status[i] = "creation pending"
+				r.lastError[i] = err.Error()
+				log.Warn("invalidation not created yet, will retry", slog.String("status", "pending"), slog.String("reason", kind.String()), slog.String("error", err.Error()))
+				continue
+			}
+			return r.fail(err, dist), true
+		}
+		st.IDs[i] = inv.ID
+		r.status[i] = inv.Status
+		r.lastError[i] = ""
+		st.Completed[i] = inv.Completed()
+		log.Info("invalidation created", slog.String("invalidation_id", inv.ID), slog.String("status", inv.Status),
+			slog.Int("paths", len(st.Paths)), slog.Float64("elapsed", r.now().Sub(st.Start).Seconds()))
+	}
+	return result{}, false
+}
+
+// poll asks CloudFront once about every created, not yet completed invalidation.
+func (r *run) poll(ctx context.Context, st *State) (result, bool) {
+	for i, dist := range st.Distributions {
+		if st.IDs[i] == "" || st.Completed[i] {
+			continue
+		}
+		log := r.log.With(slog.String("distribution", dist), slog.String("invalidation_id", st.IDs[i]))
+		inv, err := invalidation.Get(ctx, r.cf, dist, st.IDs[i])
+		if err != nil {
+			if invalidation.Classify(err) == invalidation.KindTransient || ctx.Err() != nil {
+				log.Warn("poll failed, will retry", slog.String("error", err.Error()))
+				continue
+			}
+			return r.fail(err, dist), true
+		}
+		r.status[i] = inv.Status
+		st.Completed[i] = inv.Completed()
+		log.Info("polled", slog.String("status", inv.Status), slog.Float64("elapsed", r.now().Sub(st.Start).Seconds()))
+	}
+	return result{}, false
+}
+
+func (r *run) allCompleted(st *State) bool {
+	for i := range st.Distributions {
+		if st.IDs[i] == "" || !st.Completed[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// pendingList names what is not finished, for messages.
+func (r *run) pendingList(st *State) string {
+	var parts []string
+	for i, dist := range st.Distributions {
+		switch {
+		case st.IDs[i] == "":
+			reason := "not created yet"
+			if r.lastError != nil && r.lastError[i] != "" {
+				reason += " (" + truncate(r.lastError[i], 300) + ")"
+			}
+			parts = append(parts, fmt.Sprintf("%s: %s", dist, reason))
+		case !st.Completed[i]:
+			status := invalidation.StatusInProgress
+			if r.status != nil && r.status[i] != "" {
+				status = r.status[i]
+			}
+			parts = append(parts, fmt.Sprintf("%s: invalidation %s %s", dist, st.IDs[i], status))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (r *run) continuation(st *State) result {
+	tok, err := EncodeToken(*st)
+	if err != nil {
+		var tl *TokenTooLargeError
+		if errors.As(err, &tl) {
+			return result{state: st, failure: &failure{typ: types.FailureTypeJobFailed,
+				msg: fmt.Sprintf("%s. %d path(s) must be kept for the creations still pending on %s. Lower MaxPaths (deploy mode) or list fewer Paths, then retry the stage. Created so far: %s.",
+					err, len(st.Paths), strings.Join(tl.Pending, ", "), createdList(st))}}
+		}
+		return r.fail(err, "")
+	}
+	done, total := 0, len(st.Distributions)
+	for i := range st.Distributions {
+		if st.IDs[i] != "" && st.Completed[i] {
+			done++
+		}
+	}
+	percent := 0
+	if total > 0 {
+		percent = min(99, done*100/total)
+	}
+	summary := fmt.Sprintf("Waiting for CloudFront (%d s so far): %s", int(r.now().Sub(st.Start).Seconds()), r.pendingList(st))
+	r.log.Info("continuing in a new job", slog.Int("token_length", len(tok)), slog.Int("percent_complete", percent))
+	return result{token: tok, percent: percent, summary: summary}
+}
+
+func createdList(st *State) string {
+	var parts []string
+	for i, dist := range st.Distributions {
+		if st.IDs[i] != "" {
+			parts = append(parts, dist+" "+st.IDs[i])
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (r *run) success(st *State) result {
+	waited := r.now().Sub(st.Start)
+	ids := make([]string, 0, len(st.IDs))
+	for _, id := range st.IDs {
+		if id != "" {
+			ids = append(ids, id)
+		}
+	}
+	var b strings.Builder
+	if st.Deploy != nil {
+		fmt.Fprintf(&b, "Deployed to s3://%s/%s: %d uploaded, %d deleted. ", r.params.Bucket, r.params.Prefix, st.Deploy.Uploaded, st.Deploy.Deleted)
+	}
+	switch {
+	case len(ids) == 0:
+		b.WriteString("Nothing changed, nothing to invalidate.")
+	case !r.params.Wait:
+		fmt.Fprintf(&b, "Created invalidations (not waiting for completion) of %d path(s): %s.", st.PathCount, createdList(st))
+	default:
+		fmt.Fprintf(&b, "Invalidated %d path(s), completed after %d s: %s.", st.PathCount, int(waited.Seconds()), createdList(st))
+	}
+	if len(st.Paths) > 0 {
+		b.WriteString(" Paths: " + strings.Join(st.Paths, " "))
+	}
+	outputs := map[string]string{
+		"InvalidationIds": strings.Join(ids, ","),
+		"DistributionIds": strings.Join(st.Distributions, ","),
+		"PathCount":       strconv.Itoa(st.PathCount),
+	}
+	if st.Deploy != nil {
+		outputs["Uploaded"] = strconv.Itoa(st.Deploy.Uploaded)
+		outputs["Deleted"] = strconv.Itoa(st.Deploy.Deleted)
+	}
+	r.log.Info("job succeeded", slog.String("status", "succeeded"), slog.Any("invalidation_ids", ids), slog.Float64("elapsed", waited.Seconds()))
+	return result{state: st, summary: truncate(b.String(), 2048), outputs: outputs, percent: 100}
+}
+
+// fail turns an error into the job failure that says what to fix.
+func (r *run) fail(err error, dist string) result {
+	typ, msg := describe(err, dist, r.params)
+	return result{state: r.st, failure: &failure{typ: typ, msg: msg}}
+}
+
+// describe picks the failure type and the advice for err.
+func describe(err error, dist string, p Params) (types.FailureType, string) {
+	var ce *ConfigError
+	if errors.As(err, &ce) {
+		return types.FailureTypeConfigurationError, err.Error() + "."
+	}
+	code := ""
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		code = ae.ErrorCode()
+	}
+	where := "the function's role"
+	if p.RoleARN != "" {
+		where = "the role " + p.RoleARN + " (RoleArn), which must also trust the function's role"
+	}
+	switch code {
+	case "NoSuchDistribution":
+		return types.FailureTypeConfigurationError, fmt.Sprintf("%v. Distribution %s does not exist in the account of %s: check DistributionId/DistributionIds in UserParameters.", err, dist, where)
+	case "NoSuchBucket":
+		return types.FailureTypeConfigurationError, fmt.Sprintf("%v. Check Bucket in UserParameters.", err)
+	}
+	switch invalidation.Classify(err) {
+	case invalidation.KindConfiguration:
+		return types.FailureTypeConfigurationError, fmt.Sprintf("%v. CloudFront rejected the request: check the distribution ids and Paths in UserParameters.", err)
+	case invalidation.KindPermission:
+		if p.DeployMode() && dist == "" {
+			return types.FailureTypePermissionError, fmt.Sprintf("%v. Grant %s s3:ListBucket, s3:PutObject and s3:DeleteObject on the site bucket %s, and make sure the action can read its input artifact.", err, where, p.Bucket)
+		}
+		target := "arn:aws:cloudfront::<account>:distribution/<id>"
+		if dist != "" {
+			target = "arn:aws:cloudfront::<account>:distribution/" + dist
+		}
+		return types.FailureTypePermissionError, fmt.Sprintf("%v. Grant %s cloudfront:CreateInvalidation and cloudfront:GetInvalidation on %s.", err, where, target)
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return types.FailureTypeJobFailed, fmt.Sprintf("%v. The invocation ran out of time: raise the function's timeout (5 minutes is recommended).", err)
+	}
+	return types.FailureTypeJobFailed, err.Error() + "."
+}
+
+// finish reports res to CodePipeline and, for a final result, sends the notification.
+// Reporting errors are logged, never returned: the invocation is asynchronous and a
+// returned error would only make Lambda deliver the same event again.
+func (r *run) finish(ctx context.Context, res result) {
+	jobs := r.h.Jobs
+	switch {
+	case res.failure != nil:
+		msg := truncate(res.failure.msg, 5000)
+		if msg == "" {
+			msg = "failed"
+		}
+		r.log.Error("job failed", slog.String("status", "failed"), slog.String("failure_type", string(res.failure.typ)), slog.String("reason", msg))
+		_, err := jobs.PutJobFailureResult(ctx, &cpsdk.PutJobFailureResultInput{
+			JobId:          aws.String(r.jobID),
+			FailureDetails: &types.FailureDetails{Type: res.failure.typ, Message: aws.String(msg)},
+		})
+		r.reported(err)
+		r.notify(ctx, res, msg)
+	case res.token != "":
+		in := &cpsdk.PutJobSuccessResultInput{
+			JobId:             aws.String(r.jobID),
+			ContinuationToken: aws.String(res.token),
+			ExecutionDetails: &types.ExecutionDetails{
+				PercentComplete: aws.Int32(int32(res.percent)),
+				Summary:         aws.String(truncate(res.summary, 2048)),
+			},
+		}
+		_, err := jobs.PutJobSuccessResult(ctx, in)
+		r.reported(err)
+	default:
+		in := &cpsdk.PutJobSuccessResultInput{
+			JobId:           aws.String(r.jobID),
+			OutputVariables: res.outputs,
+			ExecutionDetails: &types.ExecutionDetails{
+				PercentComplete: aws.Int32(100),
+				Summary:         aws.String(truncate(res.summary, 2048)),
+			},
+		}
+		if res.outputs != nil && res.outputs["InvalidationIds"] != "" {
+			in.ExecutionDetails.ExternalExecutionId = aws.String(truncate(res.outputs["InvalidationIds"], 1500))
+		}
+		_, err := jobs.PutJobSuccessResult(ctx, in)
+		r.reported(err)
+		r.notify(ctx, res, "")
+	}
+}
+
+func (r *run) reported(err error) {
+	if err == nil {
+		r.log.Info("result reported", slog.Float64("elapsed", r.h.now().Sub(r.started).Seconds()))
+		return
+	}
+	var ise *types.InvalidJobStateException
+	var ae smithy.APIError
+	if errors.As(err, &ise) || (errors.As(err, &ae) && ae.ErrorCode() == "InvalidJobStateException") {
+		// A redelivered event whose job already has its result.
+		r.log.Warn("job already has a result; ignoring", slog.String("error", err.Error()))
+		return
+	}
+	r.log.Error("could not report the job result", slog.String("error", err.Error()))
+}
+
+// notifyTimeout bounds the notification so a slow webhook cannot eat the invocation.
+const notifyTimeout = 10 * time.Second
+
+func (r *run) notify(ctx context.Context, res result, reason string) {
+	if !r.paramsOK || !r.params.Notify() {
+		return
+	}
+	if r.h.Notifiers == nil {
+		r.log.Warn("a Slack notification is configured but this build has no notifier")
+		return
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			r.log.Error("notifier panicked", slog.String("panic", fmt.Sprint(v)))
+		}
+	}()
+	m := Message{Pipeline: r.params.PipelineName, JobID: r.jobID, Succeeded: res.failure == nil, Reason: reason, Distributions: r.params.DistributionIDs}
+	if st := res.state; st != nil {
+		m.Distributions = st.Distributions
+		m.Paths = st.Paths
+		for _, id := range st.IDs {
+			if id != "" {
+				m.InvalidationIDs = append(m.InvalidationIDs, id)
+			}
+		}
+		m.Waited = r.h.now().Sub(st.Start)
+	}
+	ctx, cancel := context.WithTimeout(ctx, notifyTimeout)
+	defer cancel()
+	n, err := r.h.Notifiers(ctx, r.params)
+	if err == nil {
+		err = n.Notify(ctx, m)
+	}
+	if err != nil {
+		r.log.Warn("notification failed (the job result stands)", slog.String("error", err.Error()))
+		return
+	}
+	r.log.Info("notification sent")
+}

@@ -74,12 +74,12 @@ func request(job string, loc codepipeline.ArtifactLocation, p codepipeline.Param
 }
 
 var v1 = map[string]string{
-	"index.html":          `<html><script src="/assets/app.js"></script></html>`,
+	"index.html":           `<html><script src="/assets/app.js"></script></html>`,
 	"blog/post/index.html": "<p>post</p>",
-	"blog/other.html":     "<p>other</p>",
-	"assets/app.js":       "console.log(1)",
-	"docs/a b ü.txt":      "x",
-	".edgeflush.yaml":     "rules:\n  - match: \"assets/**\"\n    headers: {Cache-Control: \"max-age=31536000\"}\n",
+	"blog/other.html":      "<p>other</p>",
+	"assets/app.js":        "console.log(1)",
+	"docs/a b ü.txt":       "x",
+	".edgeflush.yaml":      "rules:\n  - match: \"assets/**\"\n    headers: {Cache-Control: \"max-age=31536000\"}\n",
 }
 
 func TestDeployRedeliveryAndChange(t *testing.T) {

@@ -43,6 +43,8 @@ const (
 	FaultServiceUnavailable
 	// FaultDropConnection hijacks the connection and closes it without an answer.
 	FaultDropConnection
+	// FaultAccessDenied answers 403 AccessDenied, as for a role without the permission.
+	FaultAccessDenied
 )
 
 func (f Fault) String() string {
@@ -55,6 +57,8 @@ func (f Fault) String() string {
 		return "ServiceUnavailable"
 	case FaultDropConnection:
 		return "DropConnection"
+	case FaultAccessDenied:
+		return "AccessDenied"
 	}
 	return "Fault(" + strconv.Itoa(int(f)) + ")"
 }
@@ -72,6 +76,7 @@ const (
 	MsgTooManyInvalidations  = "Processing your request would cause you to exceed the maximum number of in-progress invalidations."
 	MsgRateExceeded          = "Rate exceeded"
 	MsgServiceUnavailable    = "CloudFront is currently unavailable. Please try again later."
+	MsgAccessDenied          = "User: arn:aws:sts::123456789012:assumed-role/edgeflush/edgeflush is not authorized to perform: cloudfront:CreateInvalidation"
 )
 
 // CloudFrontOptions configures the realism proxy.
@@ -354,6 +359,8 @@ func (c *CloudFront) serveFault(w http.ResponseWriter, f Fault) {
 		WriteCloudFrontError(w, http.StatusBadRequest, "Sender", "Throttling", MsgRateExceeded)
 	case FaultServiceUnavailable:
 		WriteCloudFrontError(w, http.StatusServiceUnavailable, "Receiver", "ServiceUnavailable", MsgServiceUnavailable)
+	case FaultAccessDenied:
+		WriteCloudFrontError(w, http.StatusForbidden, "Sender", "AccessDenied", MsgAccessDenied)
 	case FaultDropConnection:
 		hj, ok := w.(http.Hijacker)
 		if !ok {

@@ -262,6 +262,12 @@ func TestCloudFrontFaults(t *testing.T) {
 	if _, err = createInv(ctx, once, dist, "t1", "/*"); err == nil {
 		t.Fatal("dropped connection: no error")
 	}
+	cf.Inject(FaultAccessDenied, 1)
+	_, err = createInv(ctx, once, dist, "t1", "/*")
+	var ad *types.AccessDenied
+	if !errors.As(err, &ad) {
+		t.Fatalf("injected access denied: %v", err)
+	}
 	if n := cf.Creations(dist); n != 0 {
 		t.Fatalf("faults reached moto: %d creations", n)
 	}
@@ -278,8 +284,8 @@ func TestCloudFrontFaults(t *testing.T) {
 	if n := cf.Creations(dist); n != 1 {
 		t.Fatalf("creations = %d, want 1", n)
 	}
-	if n := cf.FaultsServed(0); n != 7 {
-		t.Fatalf("faults served = %d, want 7", n)
+	if n := cf.FaultsServed(0); n != 8 {
+		t.Fatalf("faults served = %d, want 8", n)
 	}
 
 	// Faults for one operation leave others alone; OpAny hits the next call.

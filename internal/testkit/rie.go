@@ -183,6 +183,8 @@ func NewRIE(bootstrap string, env []string) (*RIE, error) {
 	r.cmd.Stdout = r.logs
 	r.cmd.Stderr = r.logs
 	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Do not wait forever for output pipes a stray grandchild may hold open.
+	r.cmd.WaitDelay = 2 * time.Second
 	if err := r.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start aws-lambda-rie: %w", err)
 	}
@@ -213,32 +215,44 @@ func (r *RIE) waitListening(timeout time.Duration) error {
 	return fmt.Errorf("aws-lambda-rie at %s not listening after %s", r.URL, timeout)
 }
 
-// Close stops the emulator and the bootstrap (their process group). Safe to call twice.
-func (r *RIE) Close() {
+// Close stops the emulator and the bootstrap. Safe to call twice. The emulator starts the
+// bootstrap in a process group of its own, so the bootstrap is signalled explicitly.
+func (r *RIE) Close() { r.stop(syscall.SIGTERM, 3*time.Second) }
+
+// Kill stops the emulator and the function at once (SIGKILL), as a crashed or timed-out
+// Lambda execution environment disappears.
+func (r *RIE) Kill() { r.stop(syscall.SIGKILL, 0) }
+
+func (r *RIE) stop(sig syscall.Signal, grace time.Duration) {
 	r.closed.Do(func() {
 		if r.cmd == nil || r.cmd.Process == nil {
 			return
 		}
-		_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGTERM)
+		if child := r.BootstrapPID(); child != 0 {
+			_ = syscall.Kill(-child, sig)
+			_ = syscall.Kill(child, sig)
+		}
+		_ = syscall.Kill(-r.cmd.Process.Pid, sig)
 		select {
 		case <-r.done:
-		case <-time.After(3 * time.Second):
+		case <-time.After(grace):
+			if child := r.BootstrapPID(); child != 0 {
+				_ = syscall.Kill(child, syscall.SIGKILL)
+			}
 			_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
 			<-r.done
 		}
 	})
 }
 
-// Kill stops the emulator and the function at once (SIGKILL), as a crashed or timed-out
-// Lambda execution environment would disappear.
-func (r *RIE) Kill() {
-	r.closed.Do(func() {
-		if r.cmd == nil || r.cmd.Process == nil {
-			return
-		}
-		_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
-		<-r.done
-	})
+// Exited reports whether the emulator process has ended (killed, crashed or closed).
+func (r *RIE) Exited() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // Logs returns everything the emulator and the function printed so far.

@@ -269,6 +269,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"invalidate", "--distribution", "E1", "--path", "index.html"}, `write "/index.html"`},
 		{[]string{"wait", "--distribution", "E1"}, "--id"},
 		{[]string{"wait", "--distribution", "E1,E2", "--id", "I1"}, "one --distribution"},
+		{[]string{"invalidate", "--distribution", "E1", "--changed", "-", "--all", "-"}, "only one of --paths-from, --changed and --all can read stdin"},
+		{[]string{"invalidate", "--distribution", "E1", "--changed", "c", "--all", "a", "--max-paths", "0"}, "--max-paths must be at least 1"},
 		{[]string{"nosuchcommand"}, "unknown command"},
 		{[]string{"invalidate", "--distribution", "E1", "--timeout", "soon"}, "invalid argument"},
 	}

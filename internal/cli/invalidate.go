@@ -67,10 +67,10 @@ literal percent sign and is sent as %25.`,
 	f.StringSliceVar(&o.distributions, "distribution", nil, "CloudFront distribution ID (repeatable, or comma-separated)")
 	f.StringArrayVar(&o.paths, "path", nil, "path to invalidate, raw (repeatable)")
 	f.StringVar(&o.pathsFrom, "paths-from", "", `file with one path per line ("-" for stdin)`)
-	f.StringVar(&o.changedFile, "changed", "", "file with the changed S3 keys, one per line: invalidate the planned paths (needs --all)")
-	f.StringVar(&o.allFile, "all", "", "file with every S3 key of the site, one per line (with --changed)")
+	f.StringVar(&o.changedFile, "changed", "", `file with the changed (and deleted) S3 keys, one per line ("-": stdin): invalidate the planned paths (needs --all)`)
+	f.StringVar(&o.allFile, "all", "", `file with every S3 key of the site, one per line ("-": stdin; with --changed)`)
 	f.IntVar(&o.maxPaths, "max-paths", planner.DefaultMaxPaths, "with --changed: at most this many paths in all")
-	f.IntVar(&o.maxWildcards, "max-wildcards", planner.DefaultMaxWildcards, fmt.Sprintf("with --changed: at most this many wildcard paths (%d: none)", planner.NoWildcards))
+	f.IntVar(&o.maxWildcards, "max-wildcards", planner.DefaultMaxWildcards, "with --changed: at most this many wildcard paths (0: none)")
 	f.StringVar(&o.indexDocument, "index-document", "index.html", `with --changed: the directory index document ("-": none)`)
 	f.BoolVar(&o.dirWithoutSlash, "dir-without-slash", false, `with --changed: the site also serves "/dir" for "dir/index.html"`)
 	f.BoolVar(&o.wait, "wait", false, "wait until every invalidation is Completed")
@@ -109,6 +109,15 @@ func (a *app) runInvalidate(ctx context.Context, cmd *cobra.Command, o *invalida
 	}
 	if (o.changedFile == "") != (o.allFile == "") {
 		return usageErrorf("--changed and --all go together: the planner needs the changed keys and every key of the site")
+	}
+	stdinUsers := 0
+	for _, name := range []string{o.pathsFrom, o.changedFile, o.allFile} {
+		if name == "-" {
+			stdinUsers++
+		}
+	}
+	if stdinUsers > 1 {
+		return usageErrorf("only one of --paths-from, --changed and --all can read stdin (-)")
 	}
 	paths, err := a.invalidationPaths(cmd, o)
 	if err != nil {
@@ -194,22 +203,37 @@ func (a *app) invalidationPaths(cmd *cobra.Command, o *invalidateOptions) ([]str
 	if o.changedFile == "" {
 		return prepared, nil
 	}
-	changed, err := a.readLineFile(o.changedFile)
+	switch {
+	case o.maxPaths < 1:
+		return nil, usageErrorf("--max-paths must be at least 1, not %d", o.maxPaths)
+	case o.maxWildcards < 0:
+		return nil, usageErrorf("--max-wildcards must be at least 0, not %d", o.maxWildcards)
+	}
+	// Keys are read as `edgeflush plan` reads them (verbatim but for blank lines), so
+	// both commands plan the same paths.
+	changed, err := a.readKeyFile(o.changedFile)
 	if err != nil {
 		return nil, err
 	}
-	all, err := a.readLineFile(o.allFile)
+	all, err := a.readKeyFile(o.allFile)
 	if err != nil {
 		return nil, err
+	}
+	wild := o.maxWildcards
+	if wild == 0 {
+		wild = planner.NoWildcards // as in `edgeflush plan`: 0 means none
 	}
 	res, err := planner.Plan(planner.Input{
 		All: all, Changed: changed,
-		MaxPaths: o.maxPaths, MaxWildcards: o.maxWildcards,
+		MaxPaths: o.maxPaths, MaxWildcards: wild,
 		IndexDocument: o.indexDocument, DirWithoutSlash: o.dirWithoutSlash,
 	})
 	if err != nil {
 		var ie *planner.InputError
-		if errors.As(err, &ie) || errors.Is(err, planner.ErrInfeasible) {
+		if errors.Is(err, planner.ErrInfeasible) {
+			return nil, usageErrorf("plan paths: %v; raise --max-paths or allow wildcards", err)
+		}
+		if errors.As(err, &ie) {
 			return nil, &usageError{fmt.Errorf("plan paths: %w", err)}
 		}
 		return nil, fmt.Errorf("plan paths: %w", err)

@@ -3,96 +3,64 @@ package invalidation
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net"
-	"net/http"
-	"os/exec"
-	"strconv"
+	"os"
 	"strings"
-	"syscall"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront/types"
+
+	"github.com/edgeflush/edgeflush/internal/testkit"
 )
 
-// startMoto starts moto_server on a free loopback port for the test and returns its URL.
+// One moto for the package: starting it takes over a second.
+var (
+	sharedMoto     *testkit.Moto
+	sharedMotoOnce sync.Once
+	sharedMotoErr  error
+)
+
 func startMoto(t *testing.T) string {
 	t.Helper()
-	bin, err := exec.LookPath("moto_server")
-	if err != nil {
-		t.Fatalf("moto_server not on PATH (pip install 'moto[server]'): %v", err)
+	sharedMotoOnce.Do(func() { sharedMoto, sharedMotoErr = testkit.NewMoto() })
+	if sharedMotoErr != nil {
+		t.Fatal(sharedMotoErr)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		<-done
-	})
-	url := "http://127.0.0.1:" + strconv.Itoa(port)
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if resp, err := http.Get(url + "/moto-api/"); err == nil {
-			resp.Body.Close()
-			return url
-		}
-	}
-	t.Fatalf("moto_server at %s did not start", url)
-	return ""
+	return sharedMoto.URL
 }
 
-// newClient returns a real CloudFront client talking to endpoint.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if sharedMoto != nil {
+		sharedMoto.Close()
+	}
+	os.Exit(code)
+}
+
+// newClient returns a real CloudFront client talking to endpoint, without retries so
+// that the tests see each answer.
 func newClient(endpoint string) *cloudfront.Client {
 	return cloudfront.New(cloudfront.Options{
 		Region:           "us-east-1",
 		BaseEndpoint:     aws.String(endpoint),
-		Credentials:      credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
+		Credentials:      credentials.NewStaticCredentialsProvider(testkit.AccessKeyID, testkit.SecretAccessKey, ""),
 		RetryMaxAttempts: 1,
 	})
 }
 
-// createDistribution creates a minimal S3-origin distribution and returns its id.
-func createDistribution(t *testing.T, c *cloudfront.Client) string {
-	t.Helper()
-	out, err := c.CreateDistribution(context.Background(), &cloudfront.CreateDistributionInput{
-		DistributionConfig: &types.DistributionConfig{
-			CallerReference: aws.String(fmt.Sprintf("test-%d", time.Now().UnixNano())),
-			Comment:         aws.String("edgeflush test"),
-			Enabled:         aws.Bool(true),
-			Origins: &types.Origins{Quantity: aws.Int32(1), Items: []types.Origin{{
-				Id:             aws.String("site"),
-				DomainName:     aws.String("site.s3.amazonaws.com"),
-				S3OriginConfig: &types.S3OriginConfig{OriginAccessIdentity: aws.String("")},
-			}}},
-			DefaultCacheBehavior: &types.DefaultCacheBehavior{
-				TargetOriginId:       aws.String("site"),
-				ViewerProtocolPolicy: types.ViewerProtocolPolicyRedirectToHttps,
-				CachePolicyId:        aws.String("658327ea-f89d-4fab-a63d-7e88639e58f6"),
-			},
-		},
-	})
-	if err != nil {
-		t.Fatalf("create distribution: %v", err)
-	}
-	return aws.ToString(out.Distribution.Id)
+func createDistribution(t *testing.T, endpoint string) string {
+	return testkit.CreateDistribution(t, endpoint)
 }
 
 func TestCreateGetWaitAgainstMoto(t *testing.T) {
-	c := newClient(startMoto(t))
-	dist := createDistribution(t, c)
+	url := startMoto(t)
+	c := newClient(url)
+	dist := createDistribution(t, url)
 	ctx := context.Background()
 
 	paths, err := PreparePaths([]string{"/index.html", "/les-misérables.webp", "/a b/*"})
@@ -128,7 +96,8 @@ func TestCreateGetWaitAgainstMoto(t *testing.T) {
 }
 
 func TestErrorsAgainstMoto(t *testing.T) {
-	c := newClient(startMoto(t))
+	url := startMoto(t)
+	c := newClient(url)
 	ctx := context.Background()
 
 	_, err := Create(ctx, c, "ENOSUCHDIST", []string{"/*"}, CallerReference("x"))
@@ -146,7 +115,7 @@ func TestErrorsAgainstMoto(t *testing.T) {
 		t.Errorf("error %q does not name the distribution", err)
 	}
 
-	dist := createDistribution(t, c)
+	dist := createDistribution(t, url)
 	_, err = Get(ctx, c, dist, "INOSUCH")
 	if err == nil {
 		t.Fatal("Get of an unknown invalidation succeeded")
@@ -163,5 +132,120 @@ func TestErrorsAgainstMoto(t *testing.T) {
 	}
 	if time.Since(start) > 2*time.Second {
 		t.Errorf("Wait kept polling after a configuration error")
+	}
+}
+
+// The realism proxy behaves like AWS where moto does not: InProgress before Completed,
+// caller-reference deduplication, in-progress limits and injected faults.
+
+func TestWaitThroughInProgressWithProxy(t *testing.T) {
+	cf := testkit.StartCloudFront(t, startMoto(t), testkit.CloudFrontOptions{CompleteAfter: 200 * time.Millisecond})
+	c := newClient(cf.URL)
+	dist := createDistribution(t, cf.URL)
+	ctx := context.Background()
+	inv, err := Create(ctx, c, dist, []string{"/a"}, CallerReference("wait", dist))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv.Completed() || inv.Status != StatusInProgress {
+		t.Fatalf("new invalidation is %q, want InProgress", inv.Status)
+	}
+	done, err := Wait(ctx, c, dist, inv.ID, 20*time.Millisecond)
+	if err != nil || done.Status != StatusCompleted {
+		t.Fatalf("Wait = %+v, %v", done, err)
+	}
+	if n := cf.Requests(testkit.OpGetInvalidation); n < 3 {
+		t.Errorf("Wait completed after %d polls; the proxy kept it in progress for 200ms", n)
+	}
+}
+
+func TestCallerReferenceDeduplicationWithProxy(t *testing.T) {
+	cf := testkit.StartCloudFront(t, startMoto(t), testkit.CloudFrontOptions{CompleteAfter: time.Hour})
+	c := newClient(cf.URL)
+	dist := createDistribution(t, cf.URL)
+	ctx := context.Background()
+	ref := CallerReference("job-1", dist)
+	first, err := Create(ctx, c, dist, []string{"/a", "/b"}, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := Create(ctx, c, dist, []string{"/a", "/b"}, ref)
+	if err != nil {
+		t.Fatalf("retry with the same reference and batch: %v", err)
+	}
+	if again.ID != first.ID || cf.Creations(dist) != 1 {
+		t.Errorf("a retry created a second invalidation: %s, %s (%d created)", first.ID, again.ID, cf.Creations(dist))
+	}
+	_, err = Create(ctx, c, dist, []string{"/other"}, ref)
+	if Classify(err) != KindConfiguration {
+		t.Errorf("same reference, other batch: %v (kind %v), want a configuration error", err, Classify(err))
+	}
+}
+
+func TestInProgressLimitWithProxy(t *testing.T) {
+	cf := testkit.StartCloudFront(t, startMoto(t), testkit.CloudFrontOptions{CompleteAfter: time.Hour, MaxInProgressWildcards: 1})
+	c := newClient(cf.URL)
+	dist := createDistribution(t, cf.URL)
+	ctx := context.Background()
+	if _, err := Create(ctx, c, dist, []string{"/a/*"}, CallerReference("1")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Create(ctx, c, dist, []string{"/b/*"}, CallerReference("2"))
+	if Classify(err) != KindInProgressLimit {
+		t.Fatalf("second wildcard over the limit: %v (kind %v), want in-progress limit", err, Classify(err))
+	}
+	var tm *types.TooManyInvalidationsInProgress
+	if !errors.As(err, &tm) {
+		t.Errorf("error %v does not unwrap to the SDK's TooManyInvalidationsInProgress", err)
+	}
+	// Exact paths are counted apart from wildcards.
+	if _, err := Create(ctx, c, dist, []string{"/c.html"}, CallerReference("3")); err != nil {
+		t.Errorf("an exact path was refused: %v", err)
+	}
+}
+
+func TestFaultsWithProxy(t *testing.T) {
+	cf := testkit.StartCloudFront(t, startMoto(t), testkit.CloudFrontOptions{})
+	dist := createDistribution(t, cf.URL)
+	ctx := context.Background()
+	c := newClient(cf.URL)
+	for _, tc := range []struct {
+		fault testkit.Fault
+		want  Kind
+	}{
+		{testkit.FaultThrottling, KindTransient},
+		{testkit.FaultServiceUnavailable, KindTransient},
+		{testkit.FaultDropConnection, KindTransient},
+		{testkit.FaultAccessDenied, KindPermission},
+		{testkit.FaultTooManyInvalidations, KindInProgressLimit},
+	} {
+		cf.Inject(tc.fault, 1)
+		_, err := Create(ctx, c, dist, []string{"/x"}, CallerReference(tc.fault.String()))
+		if got := Classify(err); got != tc.want {
+			t.Errorf("%v: Classify(%v) = %v, want %v", tc.fault, err, got, tc.want)
+		}
+	}
+	if n := cf.Creations(dist); n != 0 {
+		t.Errorf("faulted requests created %d invalidations", n)
+	}
+
+	// With the SDK's retryer (as awsconf configures it), throttling and 503 are retried
+	// with backoff and the creation succeeds.
+	retrying := cloudfront.New(cloudfront.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(cf.URL),
+		Credentials: credentials.NewStaticCredentialsProvider(testkit.AccessKeyID, testkit.SecretAccessKey, ""),
+		Retryer: retry.NewStandard(func(o *retry.StandardOptions) {
+			o.MaxAttempts = 5
+			o.MaxBackoff = 10 * time.Millisecond
+		}),
+	})
+	cf.Inject(testkit.FaultThrottling, 2)
+	cf.Inject(testkit.FaultServiceUnavailable, 1)
+	inv, err := Create(ctx, retrying, dist, []string{"/x"}, CallerReference("retried"))
+	if err != nil {
+		t.Fatalf("Create through 3 transient faults: %v", err)
+	}
+	if cf.Creations(dist) != 1 || inv.ID == "" {
+		t.Errorf("want exactly one invalidation after retries, got %d", cf.Creations(dist))
 	}
 }

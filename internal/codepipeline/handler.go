@@ -567,9 +567,10 @@ func (r *run) fail(err error, dist string) result {
 
 // describe picks the failure type and the advice for err.
 func describe(err error, dist string, p Params) (types.FailureType, string) {
+	text := errText(err)
 	var ce *ConfigError
 	if errors.As(err, &ce) {
-		return types.FailureTypeConfigurationError, err.Error() + "."
+		return types.FailureTypeConfigurationError, text
 	}
 	code := ""
 	var ae smithy.APIError
@@ -582,27 +583,43 @@ func describe(err error, dist string, p Params) (types.FailureType, string) {
 	}
 	switch code {
 	case "NoSuchDistribution":
-		return types.FailureTypeConfigurationError, fmt.Sprintf("%v. Distribution %s does not exist in the account of %s: check DistributionId/DistributionIds in UserParameters.", err, dist, where)
+		return types.FailureTypeConfigurationError, fmt.Sprintf("%s Distribution %s does not exist in the account of %s: check DistributionId/DistributionIds in UserParameters.", text, dist, where)
 	case "NoSuchBucket":
-		return types.FailureTypeConfigurationError, fmt.Sprintf("%v. Check Bucket in UserParameters.", err)
+		return types.FailureTypeConfigurationError, text + " Check Bucket in UserParameters."
 	}
 	switch invalidation.Classify(err) {
 	case invalidation.KindConfiguration:
-		return types.FailureTypeConfigurationError, fmt.Sprintf("%v. CloudFront rejected the request: check the distribution ids and Paths in UserParameters.", err)
+		return types.FailureTypeConfigurationError, text + " CloudFront rejected the request: check the distribution ids and Paths in UserParameters."
 	case invalidation.KindPermission:
 		if p.DeployMode() && dist == "" {
-			return types.FailureTypePermissionError, fmt.Sprintf("%v. Grant %s s3:ListBucket, s3:PutObject and s3:DeleteObject on the site bucket %s, and make sure the action can read its input artifact.", err, where, p.Bucket)
+			return types.FailureTypePermissionError, fmt.Sprintf("%s Grant %s s3:ListBucket, s3:GetObject, s3:PutObject and s3:DeleteObject on the site bucket %s, and make sure the action can read its input artifact.", text, where, p.Bucket)
 		}
 		target := "arn:aws:cloudfront::<account>:distribution/<id>"
 		if dist != "" {
 			target = "arn:aws:cloudfront::<account>:distribution/" + dist
 		}
-		return types.FailureTypePermissionError, fmt.Sprintf("%v. Grant %s cloudfront:CreateInvalidation and cloudfront:GetInvalidation on %s.", err, where, target)
+		return types.FailureTypePermissionError, fmt.Sprintf("%s Grant %s cloudfront:CreateInvalidation and cloudfront:GetInvalidation on %s.", text, where, target)
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return types.FailureTypeJobFailed, fmt.Sprintf("%v. The invocation ran out of time: raise the function's timeout (5 minutes is recommended).", err)
+		return types.FailureTypeJobFailed, text + " The invocation ran out of time: raise the function's timeout (5 minutes is recommended)."
 	}
-	return types.FailureTypeJobFailed, err.Error() + "."
+	return types.FailureTypeJobFailed, text
+}
+
+// errText renders err as one sentence for people. The SDK's operation errors carry
+// transport details (status code, request id) that say nothing about what to fix;
+// they are shortened to "<service> <operation>: <code>: <message>", keeping the
+// context the callers wrapped around them.
+func errText(err error) string {
+	full := err.Error()
+	var oe *smithy.OperationError
+	var ae smithy.APIError
+	if errors.As(err, &oe) && errors.As(err, &ae) {
+		if i := strings.Index(full, oe.Error()); i >= 0 {
+			full = full[:i] + oe.ServiceID + " " + oe.OperationName + ": " + ae.ErrorCode() + ": " + ae.ErrorMessage()
+		}
+	}
+	return strings.TrimRight(full, ". ") + "."
 }
 
 // finish reports res to CodePipeline and, for a final result, sends the notification.

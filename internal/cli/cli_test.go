@@ -4,9 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -407,5 +413,39 @@ func TestEnvName(t *testing.T) {
 func TestOneLine(t *testing.T) {
 	if got := oneLine("a\nb\r\n c \n"); got != "a; b; c" {
 		t.Errorf("oneLine = %q", got)
+	}
+}
+
+func TestRoleARNAssumesRoleForCloudFront(t *testing.T) {
+	m := useMoto(t, "")
+	// Count the STS calls on their way to moto.
+	var mu sync.Mutex
+	var stsBodies []string
+	target, _ := url.Parse(m.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	sts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		stsBodies = append(stsBodies, string(body))
+		mu.Unlock()
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		proxy.ServeHTTP(w, r)
+	}))
+	defer sts.Close()
+	t.Setenv("AWS_ENDPOINT_URL_STS", sts.URL)
+
+	d := testkit.CreateDistribution(t, m.URL)
+	r := edgeflush(t, "", "invalidate", "--distribution", d, "--role-arn", "arn:aws:iam::123456789012:role/site-invalidator", "--external-id", "ext-42")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(stsBodies) != 1 || !strings.Contains(stsBodies[0], "Action=AssumeRole") ||
+		!strings.Contains(stsBodies[0], "site-invalidator") || !strings.Contains(stsBodies[0], "ExternalId=ext-42") {
+		t.Errorf("STS calls: %q, want one AssumeRole of the role with the external id", stsBodies)
+	}
+	if n := listInvalidations(t, m.URL, d); n != 1 {
+		t.Errorf("%d invalidations, want 1", n)
 	}
 }

@@ -104,8 +104,10 @@ func (e *InputError) Error() string {
 var ErrInfeasible = errors.New("no plan fits the budget")
 
 // budget resolves the defaults and checks the limits.
-func (in Input) budget() (k, w int, err error) {
-	k, w = in.MaxPaths, in.MaxWildcards
+func (in Input) budget() (k, w int, err error) { return budget(in.MaxPaths, in.MaxWildcards) }
+
+func budget(maxPaths, maxWildcards int) (k, w int, err error) {
+	k, w = maxPaths, maxWildcards
 	if k < 0 {
 		return 0, 0, &InputError{Reason: fmt.Sprintf("max paths %d: must be at least 1 (0 for the default %d)", k, DefaultMaxPaths)}
 	}
@@ -128,36 +130,16 @@ func (in Input) budget() (k, w int, err error) {
 
 // Plan computes the optimal plan for in.
 func Plan(in Input) (Result, error) {
-	k, w, err := in.budget()
+	if _, _, err := in.budget(); err != nil {
+		return Result{}, err
+	}
+	keys := make([]string, 0, len(in.All)+len(in.Changed))
+	keys = append(append(keys, in.All...), in.Changed...)
+	s, err := NewSite(keys, in.IndexDocument, in.DirWithoutSlash)
 	if err != nil {
 		return Result{}, err
 	}
-	u, err := buildUniverse(in)
-	if err != nil {
-		return Result{}, err
-	}
-	if u.changedURLs == 0 {
-		return Result{Paths: []string{}}, nil
-	}
-	t := buildTrie(u)
-	sel, err := t.solve(k, w)
-	if err != nil {
-		return Result{}, err
-	}
-	res := Result{ChangedURLs: u.changedURLs, Collateral: sel.collateral}
-	raw := sel.paths(t)
-	res.Paths = make([]string, 0, len(raw))
-	for _, p := range raw {
-		if err := invalidation.ValidatePath(p); err != nil {
-			// The trie only offers valid cut points; this is a bug, not bad input.
-			return Result{}, fmt.Errorf("planner produced an invalid path: %w", err)
-		}
-		if invalidation.IsWildcard(p) {
-			res.Wildcards++
-		}
-		res.Paths = append(res.Paths, encodePath(p))
-	}
-	return res, nil
+	return s.Plan(in.Changed, in.MaxPaths, in.MaxWildcards)
 }
 
 // encodePath is the one place the planner encodes a raw path for CloudFront.

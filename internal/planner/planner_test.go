@@ -14,7 +14,8 @@ import (
 
 // objectURLs lists every URL under which key is cached, main URL first.
 func objectURLs(in Input, key string) []string {
-	return append([]string{"/" + key}, in.aliases(key)...)
+	s := &Site{indexDocument: in.IndexDocument, dirWithoutSlash: in.DirWithoutSlash}
+	return append([]string{"/" + key}, s.aliases(key)...)
 }
 
 // decode turns a planned (encoded) path back into the raw path it matches.
@@ -272,6 +273,19 @@ func TestPlanMatchesBruteForce(t *testing.T) {
 			got := [3]int{res.Collateral, len(res.Paths), res.Wildcards}
 			if got != want {
 				t.Fatalf("input %+v:\nplan %q scores %v, brute force optimum %v", in, res.Paths, got, want)
+			}
+			// A prepared Site of the keys after the deploy (deleted keys unknown to
+			// it) plans the same.
+			site, err := NewSite(in.All, in.IndexDocument, in.DirWithoutSlash)
+			if err != nil {
+				t.Fatal(err)
+			}
+			again, err := site.Plan(in.Changed, in.MaxPaths, in.MaxWildcards)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got2 := [3]int{again.Collateral, len(again.Paths), again.Wildcards}; got2 != want {
+				t.Fatalf("input %+v:\nSite.Plan %q scores %v, brute force optimum %v", in, again.Paths, got2, want)
 			}
 		})
 	}

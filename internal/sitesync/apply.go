@@ -83,30 +83,31 @@ func (p *Plan) Apply(ctx context.Context) (res Result, err error) {
 		}
 	}
 
-	for start := 0; start < len(p.Deletes); start += deleteBatch {
-		batch := p.Deletes[start:min(start+deleteBatch, len(p.Deletes))]
-		ids := make([]types.ObjectIdentifier, len(batch))
-		for i, k := range batch {
-			ids[i] = types.ObjectIdentifier{Key: aws.String(k)}
-		}
-		out, err := p.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{
-			Bucket: aws.String(o.Bucket),
-			Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)},
-		})
-		writes.Add(1)
-		if err != nil {
-			return res, fmt.Errorf("delete %d objects from s3://%s: %w", len(batch), o.Bucket, err)
-		}
-		if len(out.Errors) > 0 {
-			e := out.Errors[0]
-			return res, fmt.Errorf("delete s3://%s/%s: %s: %s (and %d more errors)", o.Bucket,
-				aws.ToString(e.Key), aws.ToString(e.Code), aws.ToString(e.Message), len(out.Errors)-1)
-		}
-		res.Deleted = append(res.Deleted, batch...)
-		for _, k := range batch {
-			prog.step("delete", k)
+	// Pages go first, so that no page left in the bucket, even for a moment, refers to
+	// an asset already deleted (a DeleteObjects batch is not atomic).
+	var htmlDeletes, otherDeletes []string
+	for _, k := range p.Deletes {
+		if IsHTML(k) {
+			htmlDeletes = append(htmlDeletes, k)
+		} else {
+			otherDeletes = append(otherDeletes, k)
 		}
 	}
+	for _, phase := range [][]string{htmlDeletes, otherDeletes} {
+		for start := 0; start < len(phase); start += deleteBatch {
+			batch := phase[start:min(start+deleteBatch, len(phase))]
+			if err := p.deleteBatch(ctx, batch); err != nil {
+				writes.Add(1)
+				return res, err
+			}
+			writes.Add(1)
+			res.Deleted = append(res.Deleted, batch...)
+			for _, k := range batch {
+				prog.step("delete", k)
+			}
+		}
+	}
+	res.Deleted = sortedUnion(res.Deleted)
 	res.Uploaded = sortedUnion(res.Uploaded)
 
 	if changes > 0 || p.manifestDirty {
@@ -118,6 +119,26 @@ func (p *Plan) Apply(ctx context.Context) (res Result, err error) {
 		}
 	}
 	return res, nil
+}
+
+func (p *Plan) deleteBatch(ctx context.Context, batch []string) error {
+	ids := make([]types.ObjectIdentifier, len(batch))
+	for i, k := range batch {
+		ids[i] = types.ObjectIdentifier{Key: aws.String(k)}
+	}
+	out, err := p.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{
+		Bucket: aws.String(p.o.Bucket),
+		Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)},
+	})
+	if err != nil {
+		return fmt.Errorf("delete %d objects from s3://%s: %w", len(batch), p.o.Bucket, err)
+	}
+	if len(out.Errors) > 0 {
+		e := out.Errors[0]
+		return fmt.Errorf("delete s3://%s/%s: %s: %s (%d errors in all)", p.o.Bucket,
+			aws.ToString(e.Key), aws.ToString(e.Code), aws.ToString(e.Message), len(out.Errors))
+	}
+	return nil
 }
 
 // writeManifest lists the prefix again (LastModified of fresh uploads is only known

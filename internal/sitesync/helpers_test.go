@@ -1,14 +1,17 @@
 package sitesync
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"html"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -77,6 +80,17 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 		op += "?uploads"
 	} else if q.Has("delete") {
 		op += "?delete"
+		// Record the keys of the batch, in order, restoring the body for the transport.
+		if req.Body != nil {
+			body, err := io.ReadAll(req.Body)
+			if err != nil {
+				return nil, err
+			}
+			req.Body = io.NopCloser(bytes.NewReader(body))
+			for _, m := range regexp.MustCompile(`<Key>([^<]*)</Key>`).FindAllStringSubmatch(string(body), -1) {
+				op += " " + html.UnescapeString(m[1])
+			}
+		}
 	} else if q.Has("partNumber") {
 		op += "?part"
 	} else if q.Has("uploadId") {

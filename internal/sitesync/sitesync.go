@@ -14,8 +14,9 @@
 //     local MD5 need no HEAD: they are uploaded. Every upload stores the source MD5 in
 //     x-amz-meta-edgeflush-md5, so multipart and gzip objects compare without a HEAD
 //     whenever the manifest is valid, and with one when it is not;
-//   - uploads go non-HTML first, then HTML, then deletes, each phase complete before the
-//     next, so a page never points at an asset that is not there yet or any more;
+//   - uploads go non-HTML first, then HTML, then deletes (pages first, then the rest),
+//     each phase complete before the next, so a page never points at an asset that is
+//     not there yet or any more;
 //   - deletes above MaxDeletes fail the whole sync before anything is written.
 //
 // Memory is bounded by the number of keys (a few hundred bytes each), never by file

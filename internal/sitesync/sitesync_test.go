@@ -304,12 +304,12 @@ func TestUploadOrder(t *testing.T) {
 	}
 	reqs := writes(rec.reset(), true)
 	checkOrder(t, reqs)
-	if count(reqs, "PUT ") != 4 || count(reqs, "POST ?delete") != 1 {
+	if count(reqs, "PUT ") != 4 || count(reqs, "POST ?delete gone.html") != 1 || count(reqs, "POST ?delete gone.js") != 1 {
 		t.Errorf("second deploy writes %v", reqs)
 	}
 }
 
-// checkOrder asserts: every non-HTML PUT precedes every HTML PUT, which precede deletes.
+// checkOrder asserts the phases: non-HTML PUTs, HTML PUTs, HTML deletes, other deletes.
 func checkOrder(t *testing.T, reqs []string) {
 	t.Helper()
 	phase := 0
@@ -320,8 +320,10 @@ func checkOrder(t *testing.T, reqs []string) {
 			p = 1
 		case strings.HasPrefix(r, "PUT "):
 			p = 0
-		default:
+		case strings.HasPrefix(r, "POST ?delete") && IsHTML(r):
 			p = 2
+		default:
+			p = 3
 		}
 		if p < phase {
 			t.Fatalf("write %q after a later phase in %v", r, reqs)

@@ -12,7 +12,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -149,6 +148,17 @@ func (e *ConflictError) Error() string {
 	return fmt.Sprintf("%s %q: %s", e.What, e.Name, e.Reason)
 }
 
+// OptionError is a bad option value (a malformed id or name, a missing required
+// option): the command line reports it as a usage error.
+type OptionError struct{ Err error }
+
+func (e *OptionError) Error() string { return e.Err.Error() }
+func (e *OptionError) Unwrap() error { return e.Err }
+
+func optionErrorf(format string, args ...any) error {
+	return &OptionError{Err: fmt.Errorf(format, args...)}
+}
+
 // functionNameRe is Lambda's rule for a plain function name.
 var functionNameRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
@@ -162,7 +172,7 @@ var roleARNRe = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$`)
 
 func (o *Options) normalize() error {
 	if strings.TrimSpace(o.Pipeline) == "" {
-		return errors.New("no pipeline: pass --pipeline NAME")
+		return optionErrorf("no pipeline: pass --pipeline NAME")
 	}
 	var ids []string
 	seen := map[string]bool{}
@@ -172,13 +182,13 @@ func (o *Options) normalize() error {
 			continue
 		}
 		if !distributionIDRe.MatchString(id) {
-			return fmt.Errorf("distribution id %q: expected upper-case letters and digits such as E2EXAMPLE12345", id)
+			return optionErrorf("distribution id %q: expected upper-case letters and digits such as E2EXAMPLE12345", id)
 		}
 		seen[id] = true
 		ids = append(ids, id)
 	}
 	if len(ids) == 0 {
-		return errors.New("no distribution: pass --distribution ID (repeatable)")
+		return optionErrorf("no distribution: pass --distribution ID (repeatable)")
 	}
 	o.DistributionIDs = ids
 	if o.AfterStage == "" {
@@ -191,49 +201,51 @@ func (o *Options) normalize() error {
 		o.FunctionName = DefaultFunctionName
 	}
 	if !functionNameRe.MatchString(o.FunctionName) {
-		return fmt.Errorf("function name %q: use 1-64 letters, digits, '-' or '_'", o.FunctionName)
+		return optionErrorf("function name %q: use 1-64 letters, digits, '-' or '_'", o.FunctionName)
 	}
 	if o.RoleName == "" {
 		o.RoleName = o.FunctionName + "-role"
 	}
 	if !roleNameRe.MatchString(o.RoleName) {
-		return fmt.Errorf("role name %q: use 1-64 letters, digits or +=,.@_-", o.RoleName)
+		return optionErrorf("role name %q: use 1-64 letters, digits or +=,.@_-", o.RoleName)
 	}
 	switch o.Architecture {
 	case "":
 		o.Architecture = DefaultArchitecture
 	case "arm64", "x86_64":
 	default:
-		return fmt.Errorf("architecture %q: use arm64 or x86_64", o.Architecture)
+		return optionErrorf("architecture %q: use arm64 or x86_64", o.Architecture)
 	}
 	if o.Timeout == 0 {
 		o.Timeout = DefaultTimeout
 	}
 	if o.Timeout < 1 || o.Timeout > 900 {
-		return fmt.Errorf("timeout %d s: Lambda allows 1 to 900", o.Timeout)
+		return optionErrorf("timeout %d s: Lambda allows 1 to 900", o.Timeout)
 	}
 	if o.MemorySize == 0 {
 		o.MemorySize = DefaultMemorySize
 	}
 	if o.MemorySize < 128 || o.MemorySize > 10240 {
-		return fmt.Errorf("memory size %d MB: Lambda allows 128 to 10240", o.MemorySize)
+		return optionErrorf("memory size %d MB: Lambda allows 128 to 10240", o.MemorySize)
 	}
 	if o.RoleARN != "" && !roleARNRe.MatchString(o.RoleARN) {
-		return fmt.Errorf("role ARN %q: expected arn:aws:iam::ACCOUNT:role/NAME", o.RoleARN)
+		return optionErrorf("role ARN %q: expected arn:aws:iam::ACCOUNT:role/NAME", o.RoleARN)
 	}
 	if o.ExternalID != "" && o.RoleARN == "" {
-		return errors.New("an external id needs a role ARN to assume (--role-arn)")
+		return optionErrorf("an external id needs a role ARN to assume (--role-arn)")
 	}
 	if o.SlackWebhookParameter != "" && !strings.HasPrefix(o.SlackWebhookParameter, "/") {
 		// A name without a leading slash has ARN ...:parameter/NAME, with one
 		// ...:parameterNAME; requiring the slash keeps the policy's ARN unambiguous.
-		return fmt.Errorf("SSM parameter %q: use a path starting with '/', such as /edgeflush/slack-webhook", o.SlackWebhookParameter)
+		return optionErrorf("SSM parameter %q: use a path starting with '/', such as /edgeflush/slack-webhook", o.SlackWebhookParameter)
 	}
 	if o.Region == "" {
-		return errors.New("no region: set AWS_REGION or pass --region")
+		return optionErrorf("no region: set AWS_REGION or pass --region")
 	}
-	if o.Zip != nil && len(o.Zip) == 0 {
-		return errors.New("the zip file is empty: build it with `make lambda-zip`")
+	if o.Zip != nil {
+		if err := CheckZip(o.Zip); err != nil {
+			return &OptionError{Err: fmt.Errorf("function zip: %w", err)}
+		}
 	}
 	if o.RetryInterval == 0 {
 		o.RetryInterval = 3 * time.Second

@@ -1,6 +1,8 @@
 package setup
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -139,8 +141,54 @@ func fastOptions(o Options) Options {
 	return o
 }
 
-var zipV1 = []byte("PK\x03\x04 pretend zip v1")
-var zipV2 = []byte("PK\x03\x04 pretend zip v2")
+var (
+	zipV1 = makeZip("bootstrap", 0o755, "#!/bin/sh\necho v1\n")
+	zipV2 = makeZip("bootstrap", 0o755, "#!/bin/sh\necho v2\n")
+)
+
+func makeZip(name string, mode os.FileMode, content string) []byte {
+	var buf bytes.Buffer
+	w := zip.NewWriter(&buf)
+	h := &zip.FileHeader{Name: name, Method: zip.Deflate}
+	h.SetMode(mode)
+	f, err := w.CreateHeader(h)
+	if err == nil {
+		_, err = f.Write([]byte(content))
+	}
+	if err == nil {
+		err = w.Close()
+	}
+	if err != nil {
+		panic(err) // in-memory writes cannot fail
+	}
+	return buf.Bytes()
+}
+
+func TestCheckZip(t *testing.T) {
+	if err := CheckZip(zipV1); err != nil {
+		t.Errorf("good zip: %v", err)
+	}
+	for name, b := range map[string][]byte{
+		"not a zip":      []byte("hello"),
+		"no bootstrap":   makeZip("main", 0o755, "x"),
+		"not executable": makeZip("bootstrap", 0o644, "x"),
+		"nested":         makeZip("dist/bootstrap", 0o755, "x"),
+	} {
+		if err := CheckZip(b); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	dir := t.TempDir()
+	if _, err := ReadZip(dir + "/missing.zip"); err == nil {
+		t.Error("missing file accepted")
+	}
+	if err := os.WriteFile(dir+"/f.zip", zipV1, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := ReadZip(dir + "/f.zip"); err != nil || !bytes.Equal(b, zipV1) {
+		t.Errorf("ReadZip = %d bytes, %v", len(b), err)
+	}
+}
 
 func planLines(p *Plan) []string {
 	var s []string

@@ -28,13 +28,13 @@ type TeardownOptions struct {
 // are simply absent from the plan, so teardown can be rerun after a partial failure.
 func PlanTeardown(ctx context.Context, c Clients, o TeardownOptions) (*Plan, error) {
 	if strings.TrimSpace(o.Pipeline) == "" {
-		return nil, errors.New("no pipeline: pass --pipeline NAME")
+		return nil, optionErrorf("no pipeline: pass --pipeline NAME")
 	}
 	if o.FunctionName == "" {
 		o.FunctionName = DefaultFunctionName
 	}
 	if !functionNameRe.MatchString(o.FunctionName) {
-		return nil, fmt.Errorf("function name %q: use 1-64 letters, digits, '-' or '_'", o.FunctionName)
+		return nil, optionErrorf("function name %q: use 1-64 letters, digits, '-' or '_'", o.FunctionName)
 	}
 	if o.RoleName == "" {
 		o.RoleName = o.FunctionName + "-role"

@@ -284,6 +284,11 @@ func (r *run) execute(ctx context.Context) result {
 	stopAt := r.started.Add(orDefault(r.h.PollBudget, DefaultPollBudget))
 	workCtx := ctx
 	if dl, ok := ctx.Deadline(); ok {
+		// A short function timeout (Lambda's default is 3 s) must not leave a margin
+		// larger than the invocation: keep at most a third of the remaining time.
+		if rem := dl.Sub(r.started); margin > rem/3 {
+			margin = max(rem/3, 0)
+		}
 		if d := dl.Add(-margin); d.Before(stopAt) {
 			stopAt = d
 		}
@@ -331,11 +336,13 @@ func (r *run) execute(ctx context.Context) result {
 		if !st.Pending() && !p.Wait {
 			return r.success(&st)
 		}
-		if res, failed := r.poll(workCtx, &st); failed {
-			return res
-		}
-		if r.allCompleted(&st) {
-			return r.success(&st)
+		if p.Wait {
+			if res, failed := r.poll(workCtx, &st); failed {
+				return res
+			}
+			if r.allCompleted(&st) {
+				return r.success(&st)
+			}
 		}
 		if elapsed := r.now().Sub(st.Start); elapsed >= maxWait {
 			return result{state: &st, failure: &failure{typ: types.FailureTypeJobFailed,

@@ -631,3 +631,34 @@ func TestConfigureFromEnv(t *testing.T) {
 		t.Fatalf("got %+v", h)
 	}
 }
+
+func TestShortFunctionTimeoutStillCreates(t *testing.T) {
+	// Lambda's default timeout is 3 s: the default 20 s safety margin must shrink to fit.
+	hs := newHarness(t)
+	hs.h.SafetyMargin = 0
+	hs.h.PollBudget = 0
+	hs.h.PollInterval = 20 * time.Millisecond
+	hs.cf.completeAfterGets = 1_000_000
+	ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
+	defer cancel()
+	if err := hs.h.Handle(ctx, event("job-1", seed, "")); err != nil {
+		t.Fatal(err)
+	}
+	if len(hs.cf.created()) != 1 {
+		t.Fatalf("no invalidation created within a 600 ms invocation")
+	}
+	if res := hs.jobs.result(t, "job-1"); res.token == "" {
+		t.Fatalf("want a continuation, got %+v", res)
+	}
+}
+
+func TestWaitFalseWithPendingCreationDoesNotPoll(t *testing.T) {
+	hs := newHarness(t)
+	hs.h.PollBudget = time.Nanosecond
+	hs.cf.completeAfterGets = 100
+	hs.cf.createErrs = []error{nil, &cftypes.TooManyInvalidationsInProgress{Message: aws.String("too many")}}
+	res, jobs := hs.chain(`{"DistributionIds":["E1AAAAAAAAAAAA","E2BBBBBBBBBBBB"],"Wait":false}`, 5)
+	if !res.success || jobs != 2 || hs.cf.getCalls != 0 || len(strings.Split(res.outputs["InvalidationIds"], ",")) != 2 {
+		t.Fatalf("got %+v after %d jobs and %d gets", res, jobs, hs.cf.getCalls)
+	}
+}

@@ -397,8 +397,10 @@ func TestConfigErrors(t *testing.T) {
 	wantFailure(t, r, 2, "EDGEFLUSH_WAIT")
 	// version ignores the config file entirely.
 	writeFile(t, ".edgeflush.yaml", "bogus: 1\n")
-	if r := edgeflush(t, "", "version"); r.code != 0 {
-		t.Errorf("version with a broken config: %+v", r)
+	for _, args := range [][]string{{"version"}, {"help"}, {"help", "invalidate"}, {"invalidate", "--help"}} {
+		if r := edgeflush(t, "", args...); r.code != 0 {
+			t.Errorf("%q with a broken config: %+v", args, r)
+		}
 	}
 }
 

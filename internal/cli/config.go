@@ -46,7 +46,8 @@ func envName(flag string) string {
 // resolveConfig fills every flag of cmd not set on the command line from the
 // environment or the config file. It runs before every command (root's PersistentPreRunE).
 func (a *app) resolveConfig(cmd *cobra.Command) error {
-	if cmd.Annotations[annotationNoConfig] != "" {
+	// cobra's own help command must work even with a broken config file.
+	if cmd.Annotations[annotationNoConfig] != "" || (cmd.Name() == "help" && cmd.Parent() == cmd.Root()) {
 		return nil
 	}
 	flags := cmd.Flags()

@@ -397,7 +397,7 @@ func (r *run) deploy(ctx context.Context, st *State) (result, bool) {
 		}
 	}
 	r.log.Info("deployed", slog.String("bucket", p.Bucket), slog.Int("uploaded", res.Uploaded), slog.Int("deleted", res.Deleted),
-		slog.Int("paths", len(res.Paths)), slog.Float64("elapsed", r.now().Sub(t0).Seconds()))
+		slog.Int("paths", len(res.Paths)), slog.Float64("deploy_seconds", r.now().Sub(t0).Seconds()))
 	st.Deploy = &DeployCounts{Uploaded: res.Uploaded, Deleted: res.Deleted}
 	st.Paths = res.Paths
 	if len(res.Paths) == 0 {
@@ -678,7 +678,7 @@ func (r *run) finish(ctx context.Context, res result) {
 
 func (r *run) reported(err error) {
 	if err == nil {
-		r.log.Info("result reported", slog.Float64("elapsed", r.h.now().Sub(r.started).Seconds()))
+		r.log.Info("result reported", slog.Float64("invocation_seconds", r.h.now().Sub(r.started).Seconds()))
 		return
 	}
 	var ise *types.InvalidJobStateException

@@ -225,7 +225,9 @@ func DecodeToken(tok string) (State, error) {
 var (
 	distributionIDRE = regexp.MustCompile(`^[A-Za-z0-9]{1,64}$`)
 	invalidationIDRE = regexp.MustCompile(`^[A-Za-z0-9]{1,64}$`)
-	jobIDRE          = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
+	// CodePipeline job ids are UUIDs; any printable ASCII is accepted since the id is
+	// only hashed into caller references.
+	jobIDRE = regexp.MustCompile(`^[!-~]{1,128}$`)
 )
 
 // validateWire checks the invariants both sides rely on, so a decoded state can be

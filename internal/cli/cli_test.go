@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -173,6 +174,20 @@ func TestInvalidateBadPathSendsNothing(t *testing.T) {
 	wantFailure(t, r, 2, `"/a*/b"`, "last character")
 	if n := listInvalidations(t, m.URL, d); n != 0 {
 		t.Errorf("a bad path still created %d invalidations", n)
+	}
+}
+
+func TestInvalidateTooManyPathsSendsNothing(t *testing.T) {
+	m := useMoto(t, "")
+	d := testkit.CreateDistribution(t, m.URL)
+	var b strings.Builder
+	for i := 0; i < 16; i++ {
+		fmt.Fprintf(&b, "/dir%d/*\n", i)
+	}
+	r := edgeflush(t, b.String(), "invalidate", "--distribution", d, "--paths-from", "-")
+	wantFailure(t, r, 2, "16 wildcard paths", "at most 3000 exact and 15 wildcard")
+	if n := listInvalidations(t, m.URL, d); n != 0 {
+		t.Errorf("an impossible batch still created %d invalidations", n)
 	}
 }
 

@@ -123,6 +123,9 @@ func (a *app) runInvalidate(ctx context.Context, cmd *cobra.Command, o *invalida
 	if err != nil {
 		return err
 	}
+	if err := invalidation.CheckBatch(paths); err != nil {
+		return &usageError{err}
+	}
 	if len(paths) == 0 {
 		// An empty change set or an empty --paths-from file means there is nothing to
 		// do; defaulting to "/*" here would evict the whole cache for nothing.

@@ -71,6 +71,12 @@ func TestClassifyOther(t *testing.T) {
 	if k := Classify(fmt.Errorf("wrapped: %w", &types.TooManyInvalidationsInProgress{})); k != KindInProgressLimit {
 		t.Errorf("typed TooManyInvalidationsInProgress = %v", k)
 	}
+	if k := Classify(fmt.Errorf("x: %w", ValidatePath("nope"))); k != KindConfiguration {
+		t.Errorf("path error = %v, want configuration", k)
+	}
+	if k := Classify(&BatchError{Exact: 3001}); k != KindConfiguration {
+		t.Errorf("batch error = %v, want configuration", k)
+	}
 	if k := Classify(errors.New("plain")); k != KindOther {
 		t.Errorf("plain error = %v, want other", k)
 	}

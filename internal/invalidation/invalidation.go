@@ -187,6 +187,11 @@ func Classify(err error) Kind {
 	if err == nil {
 		return KindOther
 	}
+	var pe *PathError
+	var be *BatchError
+	if errors.As(err, &pe) || errors.As(err, &be) {
+		return KindConfiguration
+	}
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
 		switch ae.ErrorCode() {

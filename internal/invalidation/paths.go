@@ -140,3 +140,39 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "..."
 }
+
+// CloudFront's limits on invalidation paths in progress per distribution, counted
+// separately for exact and wildcard paths. One batch above either limit can never be
+// accepted.
+const (
+	MaxInProgressPaths     = 3000
+	MaxInProgressWildcards = 15
+)
+
+// BatchError reports a batch that exceeds CloudFront's in-progress limits on its own.
+type BatchError struct {
+	Exact, Wildcards int
+}
+
+func (e *BatchError) Error() string {
+	return fmt.Sprintf("%d exact and %d wildcard paths in one invalidation; CloudFront allows at most %d exact and %d wildcard paths in progress per distribution (use fewer paths, or wildcards such as /docs/*)",
+		e.Exact, e.Wildcards, MaxInProgressPaths, MaxInProgressWildcards)
+}
+
+// CheckBatch returns a *BatchError when paths hold more exact or wildcard paths than
+// CloudFront ever allows in progress on one distribution: such a batch would be
+// refused with TooManyInvalidationsInProgress however long one waits.
+func CheckBatch(paths []string) error {
+	var exact, wild int
+	for _, p := range paths {
+		if IsWildcard(p) {
+			wild++
+		} else {
+			exact++
+		}
+	}
+	if exact > MaxInProgressPaths || wild > MaxInProgressWildcards {
+		return &BatchError{Exact: exact, Wildcards: wild}
+	}
+	return nil
+}

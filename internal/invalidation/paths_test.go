@@ -2,6 +2,7 @@ package invalidation
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -131,4 +132,40 @@ func FuzzEncodePath(f *testing.F) {
 			t.Fatalf("valid path %q encodes to %d characters", p, len(e))
 		}
 	})
+}
+
+func TestCheckBatch(t *testing.T) {
+	mk := func(exact, wild int) []string {
+		var ps []string
+		for i := 0; i < exact; i++ {
+			ps = append(ps, fmt.Sprintf("/f%d", i))
+		}
+		for i := 0; i < wild; i++ {
+			ps = append(ps, fmt.Sprintf("/d%d/*", i))
+		}
+		return ps
+	}
+	for _, tc := range []struct {
+		exact, wild int
+		ok          bool
+	}{{3000, 15, true}, {1, 0, true}, {3001, 0, false}, {0, 16, false}} {
+		err := CheckBatch(mk(tc.exact, tc.wild))
+		var be *BatchError
+		if tc.ok != (err == nil) || (!tc.ok && (!errors.As(err, &be) || be.Exact != tc.exact || be.Wildcards != tc.wild)) {
+			t.Errorf("CheckBatch(%d exact, %d wildcards) = %v", tc.exact, tc.wild, err)
+		}
+	}
+}
+
+func BenchmarkPreparePaths3000(b *testing.B) {
+	raw := make([]string, 3000)
+	for i := range raw {
+		raw[i] = fmt.Sprintf("/docs/section %d/les-misérables-%d.html", i%50, i)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := PreparePaths(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

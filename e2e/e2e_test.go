@@ -253,6 +253,19 @@ func TestThrottlingAndInProgressLimitStillSucceed(t *testing.T) {
 		}
 	})
 
+	t.Run("lost CreateInvalidation answer", func(t *testing.T) {
+		s := newStack(t, testkit.CloudFrontOptions{CompleteAfter: 300 * time.Millisecond})
+		dist := s.dist()
+		s.cf.Inject(testkit.FaultDropResponse, 1)
+		chain := s.run(s.driver(fmt.Sprintf(`{"DistributionId": %q}`, dist)))
+		if !chain.Succeeded() {
+			t.Fatalf("final result %s, want success", final(t, chain))
+		}
+		if n := s.cf.Creations(""); n != 1 {
+			t.Fatalf("%d invalidations after a lost answer, want 1 (the retry must reuse the caller reference)", n)
+		}
+	})
+
 	t.Run("injected TooManyInvalidationsInProgress burst", func(t *testing.T) {
 		s := newStack(t, testkit.CloudFrontOptions{CompleteAfter: 300 * time.Millisecond})
 		dist := s.dist()

@@ -45,6 +45,10 @@ const (
 	FaultDropConnection
 	// FaultAccessDenied answers 403 AccessDenied, as for a role without the permission.
 	FaultAccessDenied
+	// FaultDropResponse lets the request through (a CreateInvalidation does create the
+	// invalidation) and then drops the connection, so the caller never sees the answer and
+	// retries: the case caller-reference deduplication exists for.
+	FaultDropResponse
 )
 
 func (f Fault) String() string {
@@ -59,6 +63,8 @@ func (f Fault) String() string {
 		return "DropConnection"
 	case FaultAccessDenied:
 		return "AccessDenied"
+	case FaultDropResponse:
+		return "DropResponse"
 	}
 	return "Fault(" + strconv.Itoa(int(f)) + ")"
 }
@@ -317,10 +323,19 @@ func (c *CloudFront) serve(w http.ResponseWriter, r *http.Request) {
 	c.requests[op]++
 	fault := c.takeFault(op)
 	c.mu.Unlock()
+	if fault == FaultDropResponse {
+		c.dispatch(discardWriter{header: http.Header{}}, r, op, dist, id)
+		c.serveFault(w, FaultDropConnection)
+		return
+	}
 	if fault != 0 {
 		c.serveFault(w, fault)
 		return
 	}
+	c.dispatch(w, r, op, dist, id)
+}
+
+func (c *CloudFront) dispatch(w http.ResponseWriter, r *http.Request, op Op, dist, id string) {
 	switch op {
 	case OpCreateInvalidation:
 		c.create(w, r, dist)
@@ -332,6 +347,13 @@ func (c *CloudFront) serve(w http.ResponseWriter, r *http.Request) {
 		c.proxy.ServeHTTP(w, r)
 	}
 }
+
+// discardWriter swallows an answer that FaultDropResponse never delivers.
+type discardWriter struct{ header http.Header }
+
+func (d discardWriter) Header() http.Header         { return d.header }
+func (d discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (d discardWriter) WriteHeader(int)             {}
 
 // takeFault pops one pending fault for op; c.mu must be held.
 func (c *CloudFront) takeFault(op Op) Fault {

@@ -288,6 +288,21 @@ func TestCloudFrontFaults(t *testing.T) {
 		t.Fatalf("faults served = %d, want 8", n)
 	}
 
+	// A lost answer: the invalidation exists, the caller retries with the same reference
+	// and gets the same invalidation back.
+	before := cf.Creations(dist)
+	cf.Inject(FaultDropResponse, 1)
+	out, err := createInv(ctx, retrying, dist, "lost-answer", "/lost")
+	if err != nil {
+		t.Fatalf("retry after a lost answer: %v", err)
+	}
+	if n := cf.Creations(dist) - before; n != 1 {
+		t.Fatalf("a lost answer and its retry created %d invalidations, want 1", n)
+	}
+	if invs := cf.Invalidations(dist); invs[len(invs)-1].ID != aws.ToString(out.Invalidation.Id) || invs[len(invs)-1].Requests != 2 {
+		t.Fatalf("records %+v", invs[len(invs)-1])
+	}
+
 	// Faults for one operation leave others alone; OpAny hits the next call.
 	cf.InjectOp(OpGetInvalidation, FaultThrottling, 1)
 	if _, err := createInv(ctx, once, dist, "t2", "/*"); err != nil {

@@ -63,6 +63,9 @@ type Driver struct {
 	RetryDelay    time.Duration
 	// OnStep, when set, is told about every step (for the demo's output).
 	OnStep func(Step)
+	// RewriteToken, when set, replaces the continuation token given to job seq (from 2),
+	// e.g. to hand a token of an older format to a newer function.
+	RewriteToken func(seq int, token string) string
 }
 
 // StepKind names what happened in a chain.
@@ -261,6 +264,9 @@ func (d *Driver) Run(ctx context.Context) (*Chain, error) {
 			return chain, nil
 		}
 		token = res.ContinuationToken
+		if d.RewriteToken != nil {
+			token = d.RewriteToken(seq+1, token)
+		}
 		if !sleep(ctx, d.Delay) {
 			return chain, fmt.Errorf("chain interrupted after job %d: %w", seq, ctx.Err())
 		}

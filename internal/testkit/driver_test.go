@@ -76,6 +76,27 @@ func TestDriverChain(t *testing.T) {
 	}
 }
 
+func TestDriverRewriteToken(t *testing.T) {
+	j := StartJobAPI(t)
+	c := cpClient(t, j.URL)
+	var calls atomic.Int32
+	var seen []int
+	d := &Driver{Jobs: j, Invoke: inProcess(t, c, 5, &calls), RewriteToken: func(seq int, tok string) string {
+		seen = append(seen, seq)
+		if seq == 2 {
+			return "4" // jump ahead: the worker finishes after token 5
+		}
+		return tok
+	}}
+	chain, err := d.Run(context.Background())
+	if err != nil || !chain.Succeeded() || len(chain.Jobs) != 3 || chain.Jobs[1].ContinuationToken != "4" {
+		t.Fatalf("err=%v jobs=%d", err, len(chain.Jobs))
+	}
+	if len(seen) != 2 || seen[0] != 2 || seen[1] != 3 {
+		t.Fatalf("RewriteToken called for jobs %v, want [2 3]", seen)
+	}
+}
+
 func TestDriverRedeliveryAndRetries(t *testing.T) {
 	ctx := context.Background()
 	j := StartJobAPI(t)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
 
 	"github.com/edgeflush/edgeflush/internal/invalidation"
@@ -464,5 +466,27 @@ func TestRoleARNAssumesRoleForCloudFront(t *testing.T) {
 	}
 	if n := listInvalidations(t, m.URL, d); n != 1 {
 		t.Errorf("%d invalidations, want 1", n)
+	}
+}
+
+func TestGlobalFlagsFromEnvAndConfig(t *testing.T) {
+	t.Chdir(t.TempDir())
+	writeFile(t, ".edgeflush.yaml", "region: eu-west-3\nrole-arn: arn:aws:iam::111122223333:role/from-file\n")
+	var out, errb bytes.Buffer
+	a := newApp(strings.NewReader(""), &out, &errb)
+	env := map[string]string{"EDGEFLUSH_EXTERNAL_ID": "ext-env", "EDGEFLUSH_REGION": "ap-northeast-1"}
+	a.getenv = func(k string) string { return env[k] }
+	var seen []string
+	a.awsConfig = func(context.Context) (aws.Config, error) {
+		seen = []string{a.region, a.roleARN, a.externalID}
+		return aws.Config{}, errors.New("stop here")
+	}
+	code := run(context.Background(), a, []string{"invalidate", "--distribution", "E1"})
+	if code != 1 || !strings.Contains(errb.String(), "stop here") {
+		t.Fatalf("exit %d, stderr %q", code, errb.String())
+	}
+	want := []string{"ap-northeast-1", "arn:aws:iam::111122223333:role/from-file", "ext-env"}
+	if strings.Join(seen, " ") != strings.Join(want, " ") {
+		t.Errorf("region, role, external id = %q, want %q", seen, want)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/edgeflush/edgeflush/internal/artifactdeploy"
 	"github.com/edgeflush/edgeflush/internal/awsconf"
 	"github.com/edgeflush/edgeflush/internal/codepipeline"
 )
@@ -30,8 +31,7 @@ func main() {
 		log.Warn("ignoring a malformed setting", slog.String("error", err.Error()))
 	}
 
-	// WIRING SPOT (issue 4, deploy mode): set h.Deployer to the internal/artifactdeploy
-	// deployer here, built from cfg (one line).
+	h.Deployer = artifactdeploy.New(cfg, log)
 	// WIRING SPOT (issue 5, notifications): set h.Notifiers to the internal/notify
 	// factory here, built from cfg (one line).
 

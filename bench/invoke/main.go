@@ -175,49 +175,35 @@ func (e *env) invokeBench(b *strings.Builder, cold, warm int) error {
 	}
 	defer s.close()
 
-	fmt.Fprintln(os.Stderr, "Go bootstrap: cold and warm invocations ...")
-	var goCold, goInit, goWarm stats
-	var rssCold, rssWarm []int64
-	for i := 0; i < cold; i++ {
-		r, err := testkit.NewRIE(e.bin, s.env)
-		if err != nil {
-			return err
-		}
-		d, err := s.invokeOnce(ctx, r)
-		if err != nil {
-			r.Close()
-			return fmt.Errorf("cold invoke: %w", err)
-		}
-		goCold = append(goCold, d)
-		if m := initReportRE.FindStringSubmatch(r.Logs()); m != nil {
-			f, _ := strconv.ParseFloat(m[1], 64)
-			goInit = append(goInit, time.Duration(f*float64(time.Millisecond)))
-		}
-		rss, err := r.BootstrapMaxRSS()
-		if err != nil {
-			r.Close()
-			return err
-		}
-		rssCold = append(rssCold, rss)
-		if i == cold-1 {
-			for j := 0; j < warm; j++ {
-				d, err := s.invokeOnce(ctx, r)
-				if err != nil {
-					r.Close()
-					return fmt.Errorf("warm invoke: %w", err)
-				}
-				goWarm = append(goWarm, d)
-			}
-			rss, _ := r.BootstrapMaxRSS()
-			rssWarm = append(rssWarm, rss)
-		}
-		r.Close()
-	}
-
-	fmt.Fprintln(os.Stderr, "Python boto3: cold and warm ...")
-	pyCold, pyWarm, pyRSS, err := pythonBench(s, cold, warm)
+	// Go and Python cold samples alternate so that both see the same background load.
+	fmt.Fprintln(os.Stderr, "cold and warm invocations, Go bootstrap and Python boto3 alternating ...")
+	script, err := pyScript()
 	if err != nil {
 		return err
+	}
+	var goCold, goInit, goWarm, pyCold, pyWarm stats
+	var rssCold, rssWarm, pyRSS []int64
+	for i := 0; i < cold; i++ {
+		nWarm := 0
+		if i == cold-1 {
+			nWarm = warm
+		}
+		c, init, w, rc, rw, err := e.goSample(ctx, s, nWarm)
+		if err != nil {
+			return err
+		}
+		goCold, goWarm, rssCold = append(goCold, c), append(goWarm, w...), append(rssCold, rc)
+		if init > 0 {
+			goInit = append(goInit, init)
+		}
+		if nWarm > 0 {
+			rssWarm = append(rssWarm, rw)
+		}
+		pc, pw, prss, err := pythonSample(script, s, nWarm)
+		if err != nil {
+			return err
+		}
+		pyCold, pyWarm, pyRSS = append(pyCold, pc), append(pyWarm, pw...), append(pyRSS, prss)
 	}
 
 	fmt.Fprintln(os.Stderr, "floor: the same calls from a warm Go client ...")
@@ -242,64 +228,89 @@ func (e *env) invokeBench(b *strings.Builder, cold, warm int) error {
 	return nil
 }
 
-func pythonBench(s *stack, cold, warm int) (coldS, warmS stats, rss []int64, err error) {
-	script, err := filepath.Abs("bench/invoke/pyhandler.py")
+// goSample is one cold invocation of a fresh emulator, then nWarm warm ones.
+func (e *env) goSample(ctx context.Context, s *stack, nWarm int) (cold, init time.Duration, warm stats, rssCold, rssWarm int64, err error) {
+	r, err := testkit.NewRIE(e.bin, s.env)
 	if err != nil {
-		return nil, nil, nil, err
+		return 0, 0, nil, 0, 0, err
 	}
+	defer r.Close()
+	if cold, err = s.invokeOnce(ctx, r); err != nil {
+		return 0, 0, nil, 0, 0, fmt.Errorf("cold invoke: %w", err)
+	}
+	if m := initReportRE.FindStringSubmatch(r.Logs()); m != nil {
+		f, _ := strconv.ParseFloat(m[1], 64)
+		init = time.Duration(f * float64(time.Millisecond))
+	}
+	if rssCold, err = r.BootstrapMaxRSS(); err != nil {
+		return 0, 0, nil, 0, 0, err
+	}
+	for j := 0; j < nWarm; j++ {
+		d, err := s.invokeOnce(ctx, r)
+		if err != nil {
+			return 0, 0, nil, 0, 0, fmt.Errorf("warm invoke: %w", err)
+		}
+		warm = append(warm, d)
+	}
+	rssWarm, _ = r.BootstrapMaxRSS()
+	return cold, init, warm, rssCold, rssWarm, nil
+}
+
+func pyScript() (string, error) {
+	root, err := testkit.ModuleRoot()
+	if err != nil {
+		return "", err
+	}
+	script := filepath.Join(root, "bench", "invoke", "pyhandler.py")
 	if _, err := os.Stat(script); err != nil {
-		root, rerr := testkit.ModuleRoot()
-		if rerr != nil {
-			return nil, nil, nil, rerr
-		}
-		script = filepath.Join(root, "bench/invoke/pyhandler.py")
+		return "", fmt.Errorf("python handler: %w", err)
 	}
-	for i := 0; i < cold; i++ {
-		cmd := exec.Command("python3", script)
-		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, s.env...)
-		stdin, _ := cmd.StdinPipe()
-		stdout, _ := cmd.StdoutPipe()
-		cmd.Stderr = os.Stderr
-		rd := bufio.NewReader(stdout)
-		send := func() (time.Duration, error) {
-			job := s.driver().NewJob("")
-			t0 := time.Now()
-			if _, err := stdin.Write(append(testkit.Event(job), '\n')); err != nil {
-				return 0, err
-			}
-			line, err := rd.ReadString('\n')
-			if err != nil || strings.TrimSpace(line) != "ok" {
-				return 0, fmt.Errorf("python handler answered %q: %v", line, err)
-			}
-			return time.Since(t0), nil
-		}
+	return script, nil
+}
+
+// pythonSample starts one Python process: its first event is the cold invocation, then
+// nWarm warm ones.
+func pythonSample(script string, s *stack, nWarm int) (cold time.Duration, warm stats, rss int64, err error) {
+	cmd := exec.Command("python3", script)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, s.env...)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	rd := bufio.NewReader(stdout)
+	send := func() (time.Duration, error) {
+		job := s.driver().NewJob("")
 		t0 := time.Now()
-		if err := cmd.Start(); err != nil {
-			return nil, nil, nil, fmt.Errorf("start python3: %w", err)
+		if _, err := stdin.Write(append(testkit.Event(job), '\n')); err != nil {
+			return 0, err
 		}
-		if _, err := send(); err != nil {
-			_ = cmd.Process.Kill()
-			return nil, nil, nil, err
+		line, err := rd.ReadString('\n')
+		if err != nil || strings.TrimSpace(line) != "ok" {
+			return 0, fmt.Errorf("python handler answered %q: %v", line, err)
 		}
-		coldS = append(coldS, time.Since(t0))
-		if i == cold-1 {
-			for j := 0; j < warm; j++ {
-				d, err := send()
-				if err != nil {
-					_ = cmd.Process.Kill()
-					return nil, nil, nil, err
-				}
-				warmS = append(warmS, d)
-			}
-		}
-		if r, err := testkit.ProcMaxRSS(cmd.Process.Pid); err == nil {
-			rss = append(rss, r)
-		}
+		return time.Since(t0), nil
+	}
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, nil, 0, fmt.Errorf("start python3: %w", err)
+	}
+	defer func() {
 		stdin.Close()
 		_, _ = io.Copy(io.Discard, rd)
 		_ = cmd.Wait()
+	}()
+	if _, err := send(); err != nil {
+		return 0, nil, 0, err
 	}
-	return coldS, warmS, rss, nil
+	cold = time.Since(t0)
+	for j := 0; j < nWarm; j++ {
+		d, err := send()
+		if err != nil {
+			return 0, nil, 0, err
+		}
+		warm = append(warm, d)
+	}
+	rss, err = testkit.ProcMaxRSS(cmd.Process.Pid)
+	return cold, warm, rss, err
 }
 
 func floorBench(ctx context.Context, s *stack, n int) (stats, error) {
@@ -351,10 +362,11 @@ func (e *env) latencyBench(b *strings.Builder, reinvoke time.Duration) error {
 	once := []string{"AWS_LAMBDA_FUNCTION_TIMEOUT=300", "EDGEFLUSH_POLL_BUDGET=1ms"}
 	gap := []string{"AWS_LAMBDA_FUNCTION_TIMEOUT=300", "EDGEFLUSH_POLL_BUDGET=15s"}
 	var scs []*scenario
-	for _, c := range []time.Duration{10 * time.Second, 30 * time.Second, 50 * time.Second} {
+	// Completion times off the 20 s grid, so the one-poll rows show the spread.
+	for _, c := range []time.Duration{13 * time.Second, 31 * time.Second, 47 * time.Second} {
 		scs = append(scs, &scenario{group: "edgeflush defaults (poll every 4 s within the invocation, 4 min budget)", completeAfter: c, env: defaults})
 	}
-	for _, c := range []time.Duration{10 * time.Second, 30 * time.Second, 50 * time.Second} {
+	for _, c := range []time.Duration{13 * time.Second, 31 * time.Second, 47 * time.Second} {
 		scs = append(scs, &scenario{group: "one poll per invocation (the hand-made handler's pattern; EDGEFLUSH_POLL_BUDGET=1ms)", completeAfter: c, env: once})
 	}
 	scs = append(scs, &scenario{group: "completion between two invocations (budget shortened to 15 s to show the case)", completeAfter: 20 * time.Second, env: gap})

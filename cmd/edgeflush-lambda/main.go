@@ -15,6 +15,7 @@ import (
 	"github.com/edgeflush/edgeflush/internal/artifactdeploy"
 	"github.com/edgeflush/edgeflush/internal/awsconf"
 	"github.com/edgeflush/edgeflush/internal/codepipeline"
+	"github.com/edgeflush/edgeflush/internal/notify"
 )
 
 func main() {
@@ -32,8 +33,7 @@ func main() {
 	}
 
 	h.Deployer = artifactdeploy.New(cfg, log)
-	// WIRING SPOT (issue 5, notifications): set h.Notifiers to the internal/notify
-	// factory here, built from cfg (one line).
+	h.Notifiers = notify.FromConfig(cfg)
 
 	lambda.Start(h.Handle)
 }

@@ -4,8 +4,18 @@ import (
 	"context"
 	"errors"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
 	"github.com/edgeflush/edgeflush/internal/codepipeline"
 )
+
+// FromConfig is NewFactory with an SSM client built from cfg (the function's own
+// identity: the parameter lives in the pipeline's account, even in a cross-account setup)
+// and cfg's region for the console link.
+func FromConfig(cfg aws.Config) codepipeline.NotifierFactory {
+	return NewFactory(ssm.NewFromConfig(cfg), cfg.Region)
+}
 
 // NewFactory returns the codepipeline.NotifierFactory the Lambda function uses: a Slack
 // notifier for the job's SlackWebhookUrl, or for the URL held in its

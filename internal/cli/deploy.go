@@ -48,6 +48,7 @@ type deployOptions struct {
 	partSize        int64
 	multipartAbove  int64
 	dirWithoutSlash bool
+	debug           bool
 }
 
 func newDeployCmd(a *app) *cobra.Command {
@@ -100,6 +101,8 @@ anything is written. Nothing is invalidated when nothing changed.`,
 	f.StringVar(&o.output, "output", "text", "output format: text or json")
 	f.Int64Var(&o.multipartAbove, "multipart-threshold", sitesync.DefaultMultipartThreshold, "upload files larger than this many bytes in parts")
 	f.Int64Var(&o.partSize, "part-size", sitesync.DefaultPartSize, "multipart part size in bytes (at least 5 MiB)")
+	f.BoolVar(&o.debug, "debug", false, "log the timing of each phase on stderr")
+	_ = f.MarkHidden("debug")
 	_ = f.MarkHidden("multipart-threshold")
 	_ = f.MarkHidden("part-size")
 	return cmd
@@ -164,12 +167,16 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 	if maxDeletes == 0 {
 		maxDeletes = sitesync.DenyDeletes // on the command line 0 means none allowed
 	}
+	level := slog.LevelWarn
+	if o.debug {
+		level = slog.LevelDebug
+	}
 	opts := sitesync.Options{
 		Bucket: o.bucket, Prefix: o.prefix, Config: cfg,
 		MaxDeletes: maxDeletes, MaxDeletesName: "--max-deletes",
 		NoDelete: o.noDelete, DryRun: o.dryRun, Concurrency: o.concurrency,
 		Exclude: exclude, Progress: a.stderr,
-		Logger:             slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:             slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level})),
 		MultipartThreshold: o.multipartAbove, PartSize: o.partSize,
 	}
 	if len(dists) > 0 {

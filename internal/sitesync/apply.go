@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
@@ -30,6 +31,7 @@ func (p *Plan) Apply(ctx context.Context) (res Result, err error) {
 		return p.Result(), err
 	}
 	o := p.o
+	t0 := time.Now()
 	res = p.Result()
 	res.Uploaded, res.Deleted = nil, nil
 	var writes atomic.Int64
@@ -110,13 +112,15 @@ func (p *Plan) Apply(ctx context.Context) (res Result, err error) {
 	res.Deleted = sortedUnion(res.Deleted)
 	res.Uploaded = sortedUnion(res.Uploaded)
 
+	o.Logger.Debug("uploaded and deleted", "uploads", len(res.Uploaded), "deletes", len(res.Deleted), "elapsed", time.Since(t0))
 	if changes > 0 || p.manifestDirty {
-		if err := p.writeManifest(ctx, etags); err != nil {
+		if err := p.writeManifest(ctx, etags, p.remote); err != nil {
 			// The sync itself succeeded; a missing manifest only costs HEADs next time.
 			o.Logger.Warn("deploy manifest not written", "err", err)
 		} else {
 			writes.Add(1)
 		}
+		o.Logger.Debug("wrote manifest", "elapsed", time.Since(t0))
 	}
 	return res, nil
 }
@@ -141,23 +145,55 @@ func (p *Plan) deleteBatch(ctx context.Context, batch []string) error {
 	return nil
 }
 
-// writeManifest lists the prefix again (LastModified of fresh uploads is only known
-// from S3) and records the state of every key whose content and headers are known.
-func (p *Plan) writeManifest(ctx context.Context, etags map[string]string) error {
-	site, _, err := list(ctx, p.client, p.o.Bucket, p.o.Prefix)
-	if err != nil {
-		return err
+// writeManifest records the state of every key whose content and headers are known.
+// The LastModified of fresh uploads is only known from S3: when they are few, one
+// HeadObject each asks for it; when they are many, listing the prefix again is cheaper.
+func (p *Plan) writeManifest(ctx context.Context, etags map[string]string, listed map[string]remoteObject) error {
+	fresh := map[string]remoteObject{}
+	if len(p.Uploads) > headLimit(len(listed)) {
+		site, _, err := list(ctx, p.client, p.o.Bucket, p.o.Prefix)
+		if err != nil {
+			return err
+		}
+		listed = site
+		fresh = site
+	} else {
+		var mu sync.Mutex
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(p.o.Concurrency)
+		for _, u := range p.Uploads {
+			g.Go(func() error {
+				out, err := p.client.HeadObject(gctx, &s3.HeadObjectInput{Bucket: aws.String(p.o.Bucket), Key: aws.String(u.Key)})
+				if isNotFound(err) {
+					return nil
+				}
+				if err != nil {
+					return fmt.Errorf("head s3://%s/%s: %w", p.o.Bucket, u.Key, err)
+				}
+				ro := remoteObject{ETag: strings.Trim(aws.ToString(out.ETag), `"`), Size: aws.ToInt64(out.ContentLength)}
+				if out.LastModified != nil {
+					ro.LastModified = out.LastModified.Unix()
+				}
+				mu.Lock()
+				fresh[u.Key] = ro
+				mu.Unlock()
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return err
+		}
 	}
-	m := manifest{Version: manifestVersion, Entries: make(map[string]manifestEntry, len(site))}
+	m := manifest{Version: manifestVersion, Entries: make(map[string]manifestEntry, len(listed))}
 	for _, u := range p.Uploads {
-		ro, ok := site[u.Key]
+		ro, ok := fresh[u.Key]
 		if !ok || ro.ETag != etags[u.Key] {
 			continue // rewritten by someone else meanwhile: let the next run HEAD it
 		}
 		m.Entries[u.Key] = manifestEntry{ETag: ro.ETag, LastModified: ro.LastModified, MD5: u.MD5, HeaderDigest: u.Headers.Digest()}
 	}
 	for key, st := range p.states {
-		if ro, ok := site[key]; ok {
+		if ro, ok := listed[key]; ok {
 			st.ETag, st.LastModified = ro.ETag, ro.LastModified
 			m.Entries[key] = st
 		}
@@ -167,6 +203,10 @@ func (p *Plan) writeManifest(ctx context.Context, etags map[string]string) error
 	}
 	return nil
 }
+
+// headLimit is how many fresh uploads are looked up with HeadObject rather than a new
+// listing (1,000 keys a page): a HEAD per upload costs less up to about a page's worth.
+func headLimit(keys int) int { return max(64, keys/20) }
 
 type uploader struct {
 	client S3API

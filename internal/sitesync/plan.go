@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -39,6 +40,8 @@ type Plan struct {
 	client S3API
 	src    fs.FS
 	o      Options
+	// remote is the listing Diff compared against (the manifest's validators).
+	remote map[string]remoteObject
 	// states are the known (md5, header digest) of unchanged keys, for the manifest.
 	states        map[string]manifestEntry
 	manifestDirty bool
@@ -50,48 +53,83 @@ func Diff(ctx context.Context, client S3API, src fs.FS, o Options) (*Plan, error
 	if err := o.normalize(); err != nil {
 		return nil, err
 	}
-	remote, reserved, err := list(ctx, client, o.Bucket, o.Prefix)
-	if err != nil {
-		return nil, err
-	}
-	p := &Plan{client: client, src: src, o: o, states: map[string]manifestEntry{}}
-
-	var man manifest
-	if _, ok := reserved[manifestKey(o.Prefix)]; ok {
-		if err := getJSON(ctx, client, o.Bucket, manifestKey(o.Prefix), &man); err != nil || man.Version != manifestVersion {
-			// A damaged or foreign manifest only costs HEADs: fall back to them.
-			o.Logger.Warn("ignoring deploy manifest", "key", manifestKey(o.Prefix), "err", err)
-			man = manifest{}
+	t0 := time.Now()
+	// The listing (slow on big buckets) and the hashing of the local files (slow on big
+	// sites) are independent: run them side by side.
+	var (
+		remote, reserved map[string]remoteObject
+		man              manifest
+		pending          []string
+		journalExists    bool
+		paths            []string
+		locals           []localFile
+	)
+	g0, g0ctx := errgroup.WithContext(ctx)
+	g0.Go(func() error {
+		var err error
+		remote, reserved, err = list(g0ctx, client, o.Bucket, o.Prefix)
+		if err != nil {
+			return err
 		}
+		o.Logger.Debug("listed bucket", "objects", len(remote), "elapsed", time.Since(t0))
+		if _, ok := reserved[manifestKey(o.Prefix)]; ok {
+			if err := getJSON(g0ctx, client, o.Bucket, manifestKey(o.Prefix), &man); err != nil || man.Version != manifestVersion {
+				// A damaged or foreign manifest only costs HEADs: fall back to them.
+				o.Logger.Warn("ignoring deploy manifest", "key", manifestKey(o.Prefix), "err", err)
+				man = manifest{}
+			}
+		}
+		if o.JournalID != "" {
+			if _, ok := reserved[journalKey(o.Prefix, o.JournalID)]; ok {
+				keys, err := ReadJournal(g0ctx, client, o.Bucket, o.Prefix, o.JournalID)
+				if err != nil {
+					return err
+				}
+				pending, journalExists = keys, true
+			}
+		}
+		o.Logger.Debug("read manifest and journal", "entries", len(man.Entries), "pending", len(pending), "elapsed", time.Since(t0))
+		return nil
+	})
+	g0.Go(func() error {
+		var err error
+		paths, err = walk(src, &o)
+		if err != nil {
+			return fmt.Errorf("list local files: %w", err)
+		}
+		locals = make([]localFile, len(paths))
+		g, _ := errgroup.WithContext(g0ctx)
+		g.SetLimit(o.Concurrency)
+		for i, path := range paths {
+			g.Go(func() error {
+				if err := g0ctx.Err(); err != nil {
+					return err
+				}
+				lf, err := inspect(src, path, &o)
+				locals[i] = lf
+				return err
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return err
+		}
+		o.Logger.Debug("hashed local files", "files", len(paths), "elapsed", time.Since(t0))
+		return nil
+	})
+	if err := g0.Wait(); err != nil {
+		return nil, err
 	}
 	if man.Entries == nil {
 		man.Entries = map[string]manifestEntry{}
 	}
-	if o.JournalID != "" {
-		if _, ok := reserved[journalKey(o.Prefix, o.JournalID)]; ok {
-			keys, err := ReadJournal(ctx, client, o.Bucket, o.Prefix, o.JournalID)
-			if err != nil {
-				return nil, err
-			}
-			p.Pending = keys
-			p.journalExists = true
-		}
-	}
-
-	paths, err := walk(src, &o)
-	if err != nil {
-		return nil, fmt.Errorf("list local files: %w", err)
-	}
+	p := &Plan{client: client, src: src, o: o, states: map[string]manifestEntry{}, remote: remote,
+		Pending: pending, journalExists: journalExists}
 
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(o.Concurrency)
-	for _, path := range paths {
+	for _, lf := range locals {
 		g.Go(func() error {
-			lf, err := inspect(src, path, &o)
-			if err != nil {
-				return err
-			}
 			digest := lf.Headers.Digest()
 			up := Upload{Key: lf.Key, Path: lf.Path, Size: lf.Size, MD5: lf.MD5, Headers: lf.Headers, Gzip: lf.Gzip}
 			ro, exists := remote[lf.Key]
@@ -112,6 +150,7 @@ func Diff(ctx context.Context, client S3API, src fs.FS, o Options) (*Plan, error
 				}
 				if !known {
 					var found bool
+					var err error
 					md5, hd, found, err = headState(gctx, client, o.Bucket, lf.Key)
 					if err != nil {
 						return err
@@ -148,6 +187,7 @@ func Diff(ctx context.Context, client S3API, src fs.FS, o Options) (*Plan, error
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	o.Logger.Debug("compared", "uploads", len(p.Uploads), "elapsed", time.Since(t0))
 
 	local := make(map[string]bool, len(paths))
 	for _, path := range paths {

@@ -61,7 +61,7 @@ estimated cost (` + planCostAssumption + `).`,
 	f.StringVar(&o.changedFile, "changed", "", `file with the changed (and deleted) S3 keys, one per line ("-": stdin)`)
 	f.IntVar(&o.maxPaths, "max-paths", planner.DefaultMaxPaths, "at most this many paths in all (each is billed)")
 	f.IntVar(&o.maxWildcards, "max-wildcards", planner.DefaultMaxWildcards,
-		fmt.Sprintf("at most this many wildcard paths (0: none; CloudFront allows %d in progress per distribution)", planner.MaxInProgressWildcards))
+		fmt.Sprintf("at most this many wildcard paths (0 or %d: none; CloudFront allows %d in progress per distribution)", planner.NoWildcards, planner.MaxInProgressWildcards))
 	f.StringVar(&o.indexDocument, "index-document", "index.html", `the directory index document ("-": no index mapping)`)
 	f.BoolVar(&o.dirWithoutSlash, "dir-without-slash", false, `the site also serves "/dir" for "dir/index.html"`)
 	f.StringVar(&o.output, "output", "text", "output format: text or json")
@@ -93,7 +93,7 @@ func (a *app) runPlan(o *planOptions) error {
 		return usageErrorf("only one of --all and --changed can read stdin")
 	case o.maxPaths < 1:
 		return usageErrorf("--max-paths must be at least 1, not %d", o.maxPaths)
-	case o.maxWildcards < 0:
+	case o.maxWildcards < planner.NoWildcards:
 		return usageErrorf("--max-wildcards must be at least 0, not %d", o.maxWildcards)
 	}
 	all, err := a.readKeyFile(o.allFile)
@@ -104,8 +104,10 @@ func (a *app) runPlan(o *planOptions) error {
 	if err != nil {
 		return err
 	}
+	// 0 means none here (the planner's 0 means its default); -1 is accepted too, as
+	// `edgeflush invalidate` documents it, since both read the same config key.
 	wild := o.maxWildcards
-	if wild == 0 {
+	if wild <= 0 {
 		wild = planner.NoWildcards
 	}
 	res, err := planner.Plan(planner.Input{
@@ -129,7 +131,7 @@ func (a *app) runPlan(o *planOptions) error {
 			ChangedKeys: countDistinctKeys(changed), ChangedURLs: res.ChangedURLs,
 			Collateral: res.Collateral, BilledPaths: len(res.Paths),
 			EstimatedCostUSD: float64(len(res.Paths)) * planPricePerPath, CostAssumption: planCostAssumption,
-			MaxPaths: o.maxPaths, MaxWildcards: min(o.maxWildcards, o.maxPaths),
+			MaxPaths: o.maxPaths, MaxWildcards: min(max(o.maxWildcards, 0), o.maxPaths),
 		})
 	}
 	w := bufio.NewWriter(a.stdout)

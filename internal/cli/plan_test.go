@@ -11,6 +11,9 @@ import (
 	"testing"
 )
 
+// planConfig is the config file runPlanCLI passes with --config.
+var planConfig = "{}\n"
+
 // runPlanCLI runs `edgeflush plan` with files holding all and changed, isolated from
 // the environment, and returns the exit code, stdout and stderr.
 func runPlanCLI(t *testing.T, all, changed string, stdin string, args ...string) (int, string, string) {
@@ -29,7 +32,7 @@ func runPlanCLI(t *testing.T, all, changed string, stdin string, args ...string)
 		a = strings.ReplaceAll(a, "$CHANGED", changedPath)
 		full = append(full, a)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "none.yaml"), []byte("{}\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "none.yaml"), []byte(planConfig), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var out, errb bytes.Buffer
@@ -104,6 +107,8 @@ func TestPlanErrors(t *testing.T) {
 		{"missing changed", "a", []string{"--all", "$ALL"}, 2, "--all and --changed are both required"},
 		{"bad output", "a", []string{"--all", "$ALL", "--changed", "$CHANGED", "--output", "xml"}, 2, "--output must be text or json"},
 		{"bad max paths", "a", []string{"--all", "$ALL", "--changed", "$CHANGED", "--max-paths", "0"}, 2, "--max-paths must be at least 1"},
+		{"bad max wildcards", "a", []string{"--all", "$ALL", "--changed", "$CHANGED", "--max-wildcards", "-2"}, 2, "--max-wildcards must be at least 0"},
+		{"no wildcards (-1)", "docs/a/one.html\ndocs/a/two.html\n", []string{"--all", "$ALL", "--changed", "$CHANGED", "--max-paths", "1", "--max-wildcards", "-1"}, 2, "no plan fits the budget"},
 		{"infeasible", "docs/a/one.html\ndocs/a/two.html\n", []string{"--all", "$ALL", "--changed", "$CHANGED", "--max-paths", "1", "--max-wildcards", "0"}, 2, "no plan fits the budget"},
 		{"missing file", "a", []string{"--all", "/nonexistent/all.txt", "--changed", "$CHANGED"}, 1, "read keys"},
 		{"bad key", "a\xffb\n", []string{"--all", "$ALL", "--changed", "$CHANGED"}, 1, "not valid UTF-8"},
@@ -114,5 +119,22 @@ func TestPlanErrors(t *testing.T) {
 				t.Errorf("exit %d, stderr %q (stdout %q); want exit %d and one line with %q", code, errOut, out, c.code, c.msg)
 			}
 		})
+	}
+}
+
+func TestPlanBudgetFromConfigFile(t *testing.T) {
+	planConfig = "max-paths: 1\nmax-wildcards: 1\n"
+	defer func() { planConfig = "{}\n" }()
+	code, out, errOut := runPlanCLI(t, planSite, "docs/a/one.html\ndocs/b/one.html\n", "", "--all", "$ALL", "--changed", "$CHANGED")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if want := "/docs/*\n"; out != want {
+		t.Errorf("stdout %q, want %q (max-paths 1 from the config file)", out, want)
+	}
+	// A flag beats the config file.
+	code, out, errOut = runPlanCLI(t, planSite, "docs/a/one.html\ndocs/b/one.html\n", "", "--all", "$ALL", "--changed", "$CHANGED", "--max-paths", "2")
+	if code != 0 || out != "/docs/a/one.html\n/docs/b/one.html\n" {
+		t.Errorf("exit %d, stdout %q, stderr %q; want the two exact paths", code, out, errOut)
 	}
 }

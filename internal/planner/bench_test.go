@@ -52,3 +52,19 @@ func BenchmarkPlan100k(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPlanHugeBudget is the worst case for the DP: a budget just below the
+// number of changed URLs, so tables near the root are (W+1) x K.
+func BenchmarkPlanHugeBudget(b *testing.B) {
+	all, changed := syntheticSite(100_000, 2_000, 1)
+	site, err := NewSite(all, "", false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := site.Plan(changed, 1999, 15); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -2,7 +2,6 @@ package planner
 
 import (
 	"fmt"
-	"math"
 	"slices"
 
 	"github.com/edgeflush/edgeflush/internal/invalidation"
@@ -132,8 +131,12 @@ func (p *planState) terminalNeeds(v int32) (need, exact bool) {
 	return true, exactOK(p.s.urls[u])
 }
 
-// inf marks an impossible table entry.
-const inf = math.MaxInt32
+// inf marks an impossible table entry. It is small enough that inf+inf fits an int32,
+// so merge's inner loop adds without checking and clamps once per table.
+const inf = 1 << 29
+
+// maxObjects bounds the site size so that real collateral stays below inf.
+const maxObjects = inf - 1
 
 // table holds, for one subtree, the least collateral of covering every URL below it
 // that must be covered, using exactly w wildcards and exactly k paths in total, at
@@ -173,23 +176,28 @@ func merge(a, b table, maxW, maxK int32) table {
 	for wa := int32(0); wa <= a.w; wa++ {
 		for ka := wa; ka <= a.k; ka++ {
 			va := a.v[wa*(a.k+1)+ka]
-			if va == inf {
+			if va >= inf {
 				continue
 			}
 			for wb := int32(0); wb <= min(b.w, out.w-wa); wb++ {
 				rowB := b.v[wb*(b.k+1) : (wb+1)*(b.k+1)]
 				rowO := out.v[(wa+wb)*(out.k+1)+ka:]
 				hi := min(b.k, out.k-ka)
-				for kb := wb; kb <= hi; kb++ {
-					vb := rowB[kb]
-					if vb == inf {
-						continue
-					}
-					if s := va + vb; s < rowO[kb] {
-						rowO[kb] = s
+				if hi < wb {
+					continue
+				}
+				rowB, rowO = rowB[wb:hi+1], rowO[wb:hi+1]
+				for i, vb := range rowB {
+					if s := va + vb; s < rowO[i] {
+						rowO[i] = s
 					}
 				}
 			}
+		}
+	}
+	for i, x := range out.v {
+		if x > inf {
+			out.v[i] = inf
 		}
 	}
 	return out

@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -60,6 +61,9 @@ func NewSite(keys []string, indexDocument string, dirWithoutSlash bool) (*Site, 
 	// than everything else together.
 	slices.Sort(s.keys)
 	s.keys = slices.Compact(s.keys)
+	if len(s.keys) > maxObjects {
+		return nil, &InputError{Reason: fmt.Sprintf("%d keys: the planner handles at most %d", len(s.keys), maxObjects)}
+	}
 	var aliases []string
 	for _, k := range s.keys {
 		aliases = append(aliases, s.aliases(k)...)

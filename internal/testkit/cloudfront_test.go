@@ -314,3 +314,30 @@ func TestCloudFrontFaults(t *testing.T) {
 		t.Fatalf("OpAny fault on list: %v", err)
 	}
 }
+
+func TestMotoResetAndEnv(t *testing.T) {
+	ctx := context.Background()
+	m := moto(t)
+	CreateDistribution(t, m.URL)
+	c := cloudfront.NewFromConfig(m.Config(t))
+	list, err := c.ListDistributions(ctx, &cloudfront.ListDistributionsInput{})
+	if err != nil || aws.ToInt32(list.DistributionList.Quantity) == 0 {
+		t.Fatalf("list before reset: %v", err)
+	}
+	if err := m.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	list, err = c.ListDistributions(ctx, &cloudfront.ListDistributionsInput{})
+	if err != nil || aws.ToInt32(list.DistributionList.Quantity) != 0 {
+		t.Fatalf("list after reset: %d, %v", aws.ToInt32(list.DistributionList.Quantity), err)
+	}
+	env := strings.Join(m.Env(), "\n")
+	for _, want := range []string{"AWS_ENDPOINT_URL=" + m.URL, "AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true", "AWS_ACCESS_KEY_ID="} {
+		if !strings.Contains(env, want) {
+			t.Errorf("Env() lacks %s", want)
+		}
+	}
+	if got := mergeEnv([]string{"A=1", "B=2"}, []string{"B=3", "C=4"}); strings.Join(got, ",") != "A=1,B=3,C=4" {
+		t.Errorf("mergeEnv = %v", got)
+	}
+}

@@ -79,14 +79,14 @@ const (
 
 // Step is one event of a chain.
 type Step struct {
-	Kind  StepKind
-	JobID string
-	Seq   int // job number in the chain, from 1
-	Redelivery,
-	Retry bool
-	Duration time.Duration // of the invocation
-	Err      error         // the invocation's function error
-	Result   *JobResult
+	Kind       StepKind
+	JobID      string
+	Seq        int           // job number in the chain, from 1
+	Redelivery bool          // a duplicate delivery of the event
+	Retry      bool          // Lambda's retry after a function error
+	Duration   time.Duration // of the invocation
+	Err        error         // the invocation's function error
+	Result     *JobResult
 }
 
 // Invocation is one delivery of a job's event.

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -234,7 +235,7 @@ func mergeEnv(base, extra []string) []string {
 	out := make([]string, 0, len(base)+len(extra))
 	add := func(kv string) {
 		name := kv
-		if i := bytes.IndexByte([]byte(kv), '='); i >= 0 {
+		if i := strings.IndexByte(kv, '='); i >= 0 {
 			name = kv[:i]
 		}
 		if j, ok := idx[name]; ok {

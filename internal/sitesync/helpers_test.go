@@ -6,21 +6,20 @@ import (
 	"fmt"
 	"html"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/edgeflush/edgeflush/internal/testkit"
 )
 
 // motoURL is the moto_server shared by the package's tests (each test uses its own bucket).
@@ -31,36 +30,13 @@ func TestMain(m *testing.M) {
 }
 
 func runWithMoto(m *testing.M) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	moto, err := testkit.NewMoto()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command("moto_server", "-H", "127.0.0.1", "-p", fmt.Sprint(port))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, "start moto_server:", err)
-		return 1
-	}
-	defer func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		_ = cmd.Wait()
-	}()
-	motoURL = fmt.Sprintf("http://127.0.0.1:%d", port)
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		resp, err := http.Get(motoURL + "/moto-api/")
-		if err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			fmt.Fprintln(os.Stderr, "moto_server not ready")
-			return 1
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	defer moto.Close()
+	motoURL = moto.URL
 	return m.Run()
 }
 

@@ -54,10 +54,18 @@ func BuildPackage(t testing.TB, pkg string) string {
 
 // Build builds pkg (relative to the module root) with CGO_ENABLED=0 -tags lambda.norpc
 // into a process-wide temporary directory and returns the binary's path.
-func Build(pkg string) (string, error) {
+func Build(pkg string) (string, error) { return BuildWithFlags(pkg) }
+
+// ReleaseFlags are the extra flags of the deployed Lambda zip (`make lambda-zip`).
+var ReleaseFlags = []string{"-trimpath", "-ldflags=-s -w"}
+
+// BuildWithFlags is Build with extra `go build` flags (e.g. ReleaseFlags), once per
+// package and flag set.
+func BuildWithFlags(pkg string, flags ...string) (string, error) {
 	builds.Lock()
 	defer builds.Unlock()
-	if bin, ok := builds.bins[pkg]; ok {
+	key := strings.Join(append([]string{pkg}, flags...), "\x00")
+	if bin, ok := builds.bins[key]; ok {
 		return bin, nil
 	}
 	root, err := ModuleRoot()
@@ -73,13 +81,14 @@ func Build(pkg string) (string, error) {
 		builds.bins = map[string]string{}
 	}
 	out := filepath.Join(builds.dir, strconv.Itoa(len(builds.bins)), "bootstrap")
-	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", out, pkg)
+	args := append([]string{"build", "-tags", "lambda.norpc", "-o", out}, flags...)
+	cmd := exec.Command("go", append(args, pkg)...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build %s: %w\n%s", pkg, err, msg)
 	}
-	builds.bins[pkg] = out
+	builds.bins[key] = out
 	return out, nil
 }
 

@@ -24,7 +24,7 @@ func main() {
 	files := flag.Int("files", 2000, "number of files")
 	total := flag.Int64("bytes", 60_000_000, "approximate total size")
 	change := flag.Float64("change", 0, "fraction of files given new content (a rebuild); 0 writes the initial site")
-	round := flag.Int("round", 1, "rebuild number: changes the content of the changed files")
+	round := flag.Int("round", 1, "rebuild number (2, 3 ...): round r changes -change of the files relative to round r-1")
 	seed := flag.Uint64("seed", 1, "random seed")
 	flag.Parse()
 
@@ -42,11 +42,21 @@ func main() {
 	}
 	unit := float64(*total) / float64(*files) / denom
 
+	// contentRound[i] is the last round (2..round) whose change set picked file i, so
+	// that round r differs from round r-1 in exactly the files round r picks.
 	nChange := int(float64(*files)**change + 0.5)
-	pick := rand.New(rand.NewPCG(*seed, uint64(*round)))
-	changed := map[int]bool{}
-	for len(changed) < nChange {
-		changed[pick.IntN(*files)] = true
+	contentRounds := make([]uint64, *files)
+	if nChange > 0 {
+		for r := 2; r <= *round; r++ {
+			pick := rand.New(rand.NewPCG(*seed, uint64(r)))
+			changed := map[int]bool{}
+			for len(changed) < nChange {
+				changed[pick.IntN(*files)] = true
+			}
+			for i := range changed {
+				contentRounds[i] = uint64(r)
+			}
+		}
 	}
 	for i := 0; i < *files; i++ {
 		var k kind
@@ -65,11 +75,7 @@ func main() {
 			p = filepath.Join(k.dir, fmt.Sprintf("s%02d", i%50), fmt.Sprintf("f%05d.%s", i, k.ext))
 		}
 		size := int(unit * k.weight * (0.5 + float64(i%7)/6))
-		contentRound := uint64(0)
-		if changed[i] {
-			contentRound = uint64(*round)
-		}
-		r := rand.New(rand.NewPCG(*seed+uint64(i), contentRound))
+		r := rand.New(rand.NewPCG(*seed+uint64(i), contentRounds[i]))
 		buf := make([]byte, size)
 		for j := range buf {
 			buf[j] = byte(r.UintN(256))

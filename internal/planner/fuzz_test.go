@@ -10,7 +10,7 @@ import (
 // every changed URL covered, at most K paths and W wildcards, every path valid and
 // correctly encoded, the reported collateral equal to an independent count, and a
 // prepared Site planning the same as Plan. The seed corpus is in
-// testdata/fuzz/FuzzPlan; bench/fuzz runs it for a minute.
+// testdata/fuzz/FuzzPlan; bench/fuzz/run.sh fuzzes it for a minute.
 func FuzzPlan(f *testing.F) {
 	f.Add("index.html\ndocs/a/index.html\ndocs/a/b.html\ndocs/b.html", uint64(0b0110), uint8(2), uint8(1), uint8(0))
 	f.Add("a b.html\n100%.html\nc++.html\n#x.html\n~u/x.html\n日本.html\nü.html\nü2.html", uint64(0xff), uint8(3), uint8(3), uint8(1))

@@ -60,7 +60,7 @@ for spec in $TARGETS; do
 	# Progress lines look like
 	#   fuzz: elapsed: 60s, execs: 1234567 (20576/sec), new interesting: 12 (total: 57)
 	last=$(grep -E '^fuzz: elapsed: .*execs: ' "$log" | tail -n 1)
-	elapsed=$(sed -nE 's/^fuzz: elapsed: ([0-9hms]+),.*/\1/p' <<<"$last")
+	elapsed=$(sed -nE 's/^fuzz: elapsed: ([0-9hms]+),.*/\1/p' "$log" | tail -n 1)
 	execs=$(sed -nE 's/.*execs: ([0-9]+) .*/\1/p' <<<"$last")
 	# The rate on the last line covers only the last interval: average over the run.
 	rate=
@@ -73,6 +73,11 @@ for spec in $TARGETS; do
 	baseline=$(sed -nE 's/.*gathering baseline coverage: [0-9]+\/([0-9]+) completed.*/\1/p' "$log" | tail -n 1)
 
 	finding=none
+	if [[ -z $execs ]]; then
+		# FUZZTIME ran out while the seed and cached corpus were still being replayed.
+		bl=$(grep -oE 'gathering baseline coverage: [0-9]+/[0-9]+' "$log" | tail -n 1)
+		finding="none (no fuzzing: time ran out in baseline ${bl##* })"
+	fi
 	if [[ $rc -ne 0 ]]; then
 		failed=$((failed + 1))
 		input=$(sed -nE 's/.*Failing input written to (.*)$/\1/p' "$log" | head -n 1)

@@ -244,7 +244,7 @@ type result struct {
 	percent int
 	summary string
 	outputs map[string]string
-	// terminal is true for a final success or a failure (notifications).
+	// state is the job state when known, for the notification.
 	state *State
 }
 

@@ -83,8 +83,8 @@ func walk(src fs.FS, o *Options) ([]string, error) {
 			return nil
 		}
 		if d.IsDir() {
-			if p+"/" == ReservedDir {
-				return fs.SkipDir
+			if d.Name()+"/" == ReservedDir {
+				return fs.SkipDir // at any depth: a nested site's state (see IsReserved)
 			}
 			return nil
 		}

@@ -43,9 +43,12 @@ func list(ctx context.Context, client S3API, bucket, prefix string) (site, reser
 			if o.LastModified != nil {
 				ro.LastModified = o.LastModified.Unix()
 			}
-			if strings.HasPrefix(key[len(prefix):], ReservedDir) {
+			switch rel := key[len(prefix):]; {
+			case strings.HasPrefix(rel, ReservedDir):
 				reserved[key] = ro
-			} else {
+			case IsReserved(rel):
+				// The state of a site deployed under a deeper prefix: not ours to delete.
+			default:
 				site[key] = ro
 			}
 		}

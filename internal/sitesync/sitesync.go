@@ -75,6 +75,13 @@ const (
 // deleted by a sync, and never planned for invalidation.
 const ReservedDir = ".edgeflush/"
 
+// IsReserved reports whether a key (relative to a prefix) lies in a ReservedDir folder at
+// any depth: the state of this site, or of another site deployed under a deeper prefix
+// of the same bucket. Such keys are never uploaded, deleted or invalidated.
+func IsReserved(rel string) bool {
+	return strings.HasPrefix(rel, ReservedDir) || strings.Contains(rel, "/"+ReservedDir)
+}
+
 // Options configures Sync.
 type Options struct {
 	Bucket string
@@ -99,7 +106,7 @@ type Options struct {
 	Logger   *slog.Logger
 
 	// Exclude lists paths or doublestar globs (relative to the tree root) of local files
-	// never uploaded; siteconfig.FileName at the root and ReservedDir are always excluded.
+	// never uploaded; siteconfig.FileName at the root and ReservedDir folders are always excluded.
 	Exclude []string
 	// JournalID, when set, makes the sync record the keys it is about to change in
 	// <prefix>.edgeflush/journal/<JournalID>.json before its first write, and merge the

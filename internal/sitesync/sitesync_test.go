@@ -143,9 +143,12 @@ func TestDeletesGuardAndNoDelete(t *testing.T) {
 	if _, err := Sync(ctx, client, os.DirFS(dir), Options{Bucket: bucket, Prefix: "/www"}); err != nil {
 		t.Fatal(err)
 	}
-	// An object outside the prefix is never touched.
-	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: aws.String("other/keep.txt"), Body: strings.NewReader("x")}); err != nil {
-		t.Fatal(err)
+	// An object outside the prefix is never touched, nor the state of a site deployed
+	// under a deeper prefix.
+	for _, k := range []string{"other/keep.txt", "www/nested/.edgeflush/manifest.json"} {
+		if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: aws.String(k), Body: strings.NewReader("x")}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, p := range []string{"pages/p000/index.html", "pages/p001/index.html", "docs/my report ü.txt"} {
 		if err := os.Remove(filepath.Join(dir, filepath.FromSlash(p))); err != nil {
@@ -188,9 +191,9 @@ func TestDeletesGuardAndNoDelete(t *testing.T) {
 	if strings.Join(res.Deleted, ",") != want || strings.Join(res.Changed, ",") != want {
 		t.Errorf("deleted %v changed %v, want %s", res.Deleted, res.Changed, want)
 	}
-	for _, k := range append(res.Deleted, "other/keep.txt") {
+	for _, k := range append(res.Deleted, "other/keep.txt", "www/nested/.edgeflush/manifest.json") {
 		_, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: aws.String(k)})
-		if (err == nil) != (k == "other/keep.txt") {
+		if (err == nil) != (k == "other/keep.txt" || strings.Contains(k, "nested")) {
 			t.Errorf("%s: head err %v", k, err)
 		}
 	}

@@ -42,10 +42,14 @@ func (s *Site) Plan(changed []string, maxPaths, maxWildcards int) (res Result, e
 		}
 	}
 	if len(unknown) > 0 {
-		// Deleted keys: plan on a site that includes them.
-		grown, err := NewSite(append(slices.Clip(s.keys), unknown...), s.indexDocument, s.dirWithoutSlash)
+		// Deleted keys: plan on a site that includes them. The grown site knows
+		// every changed key, so this recursion is one level deep.
+		grown, err := newSite(append(slices.Clip(s.keys), unknown...), s.indexDocument, s.dirWithoutSlash)
 		if err != nil {
 			return Result{}, err
+		}
+		if len(grown.keys) == len(s.keys) {
+			return Result{}, fmt.Errorf("planner bug: changed keys %q not found after adding them", unknown)
 		}
 		return grown.Plan(changed, maxPaths, maxWildcards)
 	}

@@ -450,3 +450,19 @@ func TestPlanInputErrors(t *testing.T) {
 		t.Errorf("no change: %v, %v; want no paths", res, err)
 	}
 }
+
+func TestPlanDeletedKeyWithLeadingSlash(t *testing.T) {
+	// Found by FuzzPlan: the deleted key "/0" (given as "//0") must stay "/0" when a
+	// prepared Site adds it to its universe, not become "0" (which looped forever).
+	site, err := NewSite([]string{"0"}, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := site.Plan([]string{"//0"}, 9, NoWildcards)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"//0"}; !slices.Equal(res.Paths, want) {
+		t.Errorf("paths %q, want %q", res.Paths, want)
+	}
+}

@@ -48,15 +48,21 @@ const root = 0
 // NewSite prepares the keys of a site (one leading '/' per key tolerated, duplicates
 // ignored) with the index-document rules of Input.
 func NewSite(keys []string, indexDocument string, dirWithoutSlash bool) (*Site, error) {
-	s := &Site{indexDocument: indexDocument, dirWithoutSlash: dirWithoutSlash}
-	s.keys = make([]string, 0, len(keys))
+	norm := make([]string, 0, len(keys))
 	for _, k := range keys {
 		k = normKey(k)
 		if err := checkKey(k); err != nil {
 			return nil, err
 		}
-		s.keys = append(s.keys, k)
+		norm = append(norm, k)
 	}
+	return newSite(norm, indexDocument, dirWithoutSlash)
+}
+
+// newSite builds a Site from keys already normalised and checked (normalising twice
+// would strip a second leading '/': the key "/a" is not the key "a").
+func newSite(keys []string, indexDocument string, dirWithoutSlash bool) (*Site, error) {
+	s := &Site{indexDocument: indexDocument, dirWithoutSlash: dirWithoutSlash, keys: keys}
 	// Sorting and merging instead of hashing: on 100,000 keys the maps cost more
 	// than everything else together.
 	slices.Sort(s.keys)

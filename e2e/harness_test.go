@@ -13,7 +13,7 @@ import (
 )
 
 // Polling knobs for the bootstrap: poll every 100 ms and hand over to a continuation job
-// after 500 ms, so a 1.5 s invalidation takes several jobs.
+// after 500 ms, so a 3 s invalidation takes several jobs.
 var fastPolling = []string{
 	"EDGEFLUSH_POLL_INTERVAL=100ms",
 	"EDGEFLUSH_POLL_BUDGET=500ms",

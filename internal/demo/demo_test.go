@@ -13,7 +13,7 @@ import (
 // `make demo`, real bootstrap under the emulator included.
 func TestRunPrintsEachStep(t *testing.T) {
 	o := Options{
-		CompleteAfter: 800 * time.Millisecond,
+		CompleteAfter: 1200 * time.Millisecond,
 		PollInterval:  100 * time.Millisecond,
 		PollBudget:    400 * time.Millisecond,
 		Delay:         100 * time.Millisecond,

@@ -346,7 +346,7 @@ func (r *run) execute(ctx context.Context) result {
 		}
 		if elapsed := r.now().Sub(st.Start); elapsed >= maxWait {
 			return result{state: &st, failure: &failure{typ: types.FailureTypeJobFailed,
-				msg: fmt.Sprintf("not finished after MaxWaitMinutes (%d): %s. The pending invalidations continue in CloudFront; raise MaxWaitMinutes in UserParameters if this is normal for your distributions.",
+				msg: fmt.Sprintf("not finished after MaxWaitMinutes (%d): %s. Invalidations already created keep running in CloudFront; raise MaxWaitMinutes in UserParameters if this is normal for your distributions.",
 					p.MaxWaitMinutes, r.pendingList(&st))}}
 		}
 		if !r.now().Add(interval).Before(stopAt) || workCtx.Err() != nil {

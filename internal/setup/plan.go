@@ -46,7 +46,7 @@ func PlanSetup(ctx context.Context, c Clients, o Options) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	trust := trustPolicy(acct)
+	trust := trustPolicy()
 	roleARN := fmt.Sprintf("arn:%s:iam::%s:role/%s", acct.Partition, acct.ID, o.RoleName)
 	roleIsNew := role == nil
 	if role == nil {
@@ -238,7 +238,7 @@ func planFunction(ctx context.Context, api LambdaAPI, o *Options, roleARN string
 	}
 
 	if fn.Tags[ManagedTagKey] != ManagedTagValue {
-		return nil, &ConflictError{What: "function", Name: o.FunctionName, Reason: fmt.Sprintf("exists and was not created by edgeflush setup (no %s tag; deployed with the SAM template?); pass --function-name to use another name", ManagedTagKey)}
+		return nil, &ConflictError{What: "function", Name: o.FunctionName, Reason: fmt.Sprintf("exists and was not created by edgeflush setup (no %s tag; deployed with the SAM template? Lambda also hides tags from callers without lambda:ListTags); pass --function-name to use another name", ManagedTagKey)}
 	}
 	cfg := fn.Configuration
 	if cfg == nil {

@@ -37,15 +37,16 @@ type account struct {
 	ID, Partition string
 }
 
-// trustPolicy lets Lambda assume the role, for functions of this account only.
-func trustPolicy(acct account) policyDocument {
+// trustPolicy lets Lambda assume the role. It has no aws:SourceAccount condition:
+// Lambda does not document setting that key when it assumes an execution role, and
+// iam:PassRole (which cannot cross accounts) already limits who can attach the role.
+func trustPolicy() policyDocument {
 	return policyDocument{
 		Version: "2012-10-17",
 		Statement: []statement{{
 			Effect:    "Allow",
 			Principal: map[string]any{"Service": "lambda.amazonaws.com"},
 			Action:    []string{"sts:AssumeRole"},
-			Condition: map[string]any{"StringEquals": map[string]any{"aws:SourceAccount": acct.ID}},
 		}},
 	}
 }

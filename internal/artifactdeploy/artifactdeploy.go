@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"runtime/debug"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -62,6 +63,8 @@ func (d *Deployer) Deploy(ctx context.Context, req codepipeline.DeployRequest) (
 		log = slog.New(slog.DiscardHandler)
 	}
 	p := req.Params
+	// As in the CLI: collect early, so the heap stays near the live key metadata.
+	defer debug.SetGCPercent(debug.SetGCPercent(25))
 	zipPath, err := d.download(ctx, req)
 	if err != nil {
 		return codepipeline.DeployResult{}, err

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -31,6 +32,9 @@ const deployJournalID = "cli"
 // deployPricePerPath is CloudFront's price per invalidation path beyond the first 1,000 paths
 // a month per account.
 const deployPricePerPath = 0.005
+
+// deployGCPercent is the GOGC used while deploying (see runDeploy).
+const deployGCPercent = 25
 
 type deployOptions struct {
 	bucket, prefix  string
@@ -158,6 +162,10 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 	if err != nil || !info.IsDir() {
 		return usageErrorf("%s is not a directory", dir)
 	}
+	// The deploy's heap is small (key names and digests) but allocates quickly; the
+	// default GOGC=100 lets the heap reach twice the live data between collections.
+	// Collecting earlier keeps the peak close to the live data for a few ms of CPU.
+	defer debug.SetGCPercent(debug.SetGCPercent(deployGCPercent))
 	cfg, exclude, err := a.deployConfig(dir)
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/bmatcuk/doublestar/v4"
@@ -122,6 +123,9 @@ func walk(src fs.FS, o *Options) ([]string, error) {
 // sniffLen is how much http.DetectContentType looks at.
 const sniffLen = 512
 
+// copyBuffers are the read buffers of inspect: the sniffed head, then the copy buffer.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, sniffLen+32<<10); return &b }}
+
 // inspect streams one file once: MD5 and the first bytes for content sniffing.
 func inspect(src fs.FS, p string, o *Options) (localFile, error) {
 	f, err := src.Open(p)
@@ -130,21 +134,26 @@ func inspect(src fs.FS, p string, o *Options) (localFile, error) {
 	}
 	defer f.Close()
 	h := md5.New()
-	head := make([]byte, sniffLen)
+	bufp := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(bufp)
+	buf := *bufp
+	head := buf[:sniffLen]
 	n, err := io.ReadFull(f, head)
 	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
 		return localFile{}, fmt.Errorf("read %s: %w", p, err)
 	}
-	head = head[:n]
-	h.Write(head)
-	rest, err := io.Copy(h, f)
+	h.Write(head[:n])
+	// The wrappers hide WriterTo/ReaderFrom so that the pooled buffer is used: otherwise
+	// a 32 KiB buffer is allocated per file, and with tens of thousands of files that
+	// churn alone drives the garbage collector.
+	rest, err := io.CopyBuffer(struct{ io.Writer }{h}, struct{ io.Reader }{f}, buf[sniffLen:])
 	if err != nil {
 		return localFile{}, fmt.Errorf("read %s: %w", p, err)
 	}
 	lf := localFile{Path: p, Key: o.Prefix + p, Size: int64(n) + rest, MD5: hex.EncodeToString(h.Sum(nil))}
 	rule, _ := o.Config.Match(p)
 	lf.Gzip = rule.Gzip
-	lf.Headers = headersFor(p, head, rule)
+	lf.Headers = headersFor(p, head[:n], rule)
 	return lf, nil
 }
 

@@ -38,7 +38,7 @@ import (
 )
 
 func main() {
-	cold := flag.Int("cold", 10, "cold invocations (a fresh emulator and process each)")
+	cold := flag.Int("cold", 15, "cold invocations (a fresh emulator and process each)")
 	warm := flag.Int("warm", 30, "warm invocations after a cold one")
 	doInvoke := flag.Bool("invoke", true, "measure cold/warm invocation and RSS")
 	doLatency := flag.Bool("latency", true, "measure completion-to-result latency (about 70 s)")

@@ -161,6 +161,13 @@ func (j *JobAPI) Rejected(jobID string) []string {
 	return append([]string(nil), j.rejected[jobID]...)
 }
 
+// Acknowledged reports whether AcknowledgeJob was called for jobID.
+func (j *JobAPI) Acknowledged(jobID string) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.acked[jobID]
+}
+
 // Calls returns how many times operation op was called.
 func (j *JobAPI) Calls(op string) int {
 	j.mu.Lock()

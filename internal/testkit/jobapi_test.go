@@ -142,7 +142,7 @@ func TestJobAPIDetailsAndAck(t *testing.T) {
 		t.Fatal("artifact credentials missing")
 	}
 	ack, err := c.AcknowledgeJob(ctx, &codepipeline.AcknowledgeJobInput{JobId: aws.String(job.ID), Nonce: aws.String("1")})
-	if err != nil || ack.Status != types.JobStatusInProgress {
+	if err != nil || ack.Status != types.JobStatusInProgress || !j.Acknowledged(job.ID) {
 		t.Fatalf("ack = %v, %v", ack, err)
 	}
 	_, err = c.GetJobDetails(ctx, &codepipeline.GetJobDetailsInput{JobId: aws.String("nope")})

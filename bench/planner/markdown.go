@@ -96,7 +96,7 @@ func writeMarkdown(path, data string, results []*siteResult, timing string) erro
 	p("(`sites.go`), which also checked that every changed key's URL is covered; the run fails on any disagreement.\n\n")
 	p("Strategies:\n\n")
 	p("- `/*`: what Hugo and most pipelines send.\n")
-	p("- **rule**: s3deploy's rule (issue 3): `/key` per changed key, a trailing `index.html` becoming its directory; if more than K, replace paths deeper than each level (deepest first) by their grandparent directory + `/*` until at most K remain; `/*` if still more than K or if `/*` appears.\n")
+	p("- **rule**: s3deploy's rule (issue 3): `/key` per changed key, a file named `index.html` becoming its directory (s3deploy's code tests the suffix `index.html`, which would turn `Controls/cb-gettopindex.html` into `/Controls/`; we use the file name, as the issue states the rule); if more than K, replace paths deeper than each level (deepest first) by their grandparent directory + `/*` until at most K remain; `/*` if still more than K or if `/*` appears.\n")
 	p("- **optimum**: `planner.Plan` with K paths of which W = K may be wildcards, in key mode (`IndexDocument: \"-\"`: each object cached as `/key` only, the data README's model).\n\n")
 	p("The rule's directory path for `dir/index.html` is `/dir/`, which does not match `/dir/index.html` itself; its collateral is counted all the same (it never matches more). ")
 	p("Replacing each such `/dir/` by `/dir/index.html` makes the rule's plan valid in key mode at the same size and collateral, so the optimum can never be above the rule; the table below checks it on every change set.\n\n")

@@ -163,6 +163,17 @@ func report(data, out, timing string) error {
 			return err
 		}
 	}
+	// The optimum can never be above the rule at the same K (see RESULTS.md): a
+	// change set where it is would be a planner bug.
+	for _, r := range results {
+		for _, sr := range r.sets {
+			for _, k := range compareKs {
+				if sr.opt[k].collateral > sr.rule[k].collateral {
+					return fmt.Errorf("%s %s K=%d: optimum collateral %d above the rule's %d", r.s.name, sr.cs.file, k, sr.opt[k].collateral, sr.rule[k].collateral)
+				}
+			}
+		}
+	}
 	var timingText string
 	if timing != "" {
 		b, err := os.ReadFile(timing)

@@ -144,7 +144,10 @@ func s3deployRule(keys []string, k int) []string {
 	for _, key := range keys {
 		p := "/" + key
 		maxLevels = max(maxLevels, strings.Count(p, "/"))
-		if strings.HasSuffix(p, "index.html") {
+		// A file named index.html. (s3deploy's code tests the suffix "index.html",
+		// which also turns win32-docs' "Controls/cb-gettopindex.html" into "/Controls/"
+		// and so never invalidates that file; the rule means the file name.)
+		if path.Base(p) == "index.html" {
 			dir := path.Dir(p)
 			if !strings.HasSuffix(dir, "/") {
 				dir += "/"

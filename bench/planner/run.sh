@@ -18,7 +18,7 @@ go run ./bench/planner -synthetic "$tmp/site" -keys 100000 -changed 2000
 
 timing="$tmp/timing.md"
 {
-	echo "Synthetic site: \`go run ./bench/planner -synthetic DIR -keys 100000 -changed 2000\` (documentation-shaped keys, half of them index pages, so 2,000 changed keys are about 2,600 URLs to cover; changes in runs of neighbouring keys and scattered single edits)."
+	echo "Synthetic site: \`go run ./bench/planner -synthetic DIR -keys 100000 -changed 2000\` (documentation-shaped keys, about 40 % of them index pages, so 2,000 changed keys are 2,765 URLs to cover; changes in runs of neighbouring keys and scattered single edits)."
 	echo "Measured with \`/usr/bin/time -v edgeflush plan --all all.txt --changed changed.txt --max-paths K --max-wildcards W --output json\`, three runs each; the machine is shared, so wall time includes waiting for a CPU (user + system is the work done)."
 	echo
 	echo "| K | W | run | wall | user + system | max RSS | paths | collateral |"

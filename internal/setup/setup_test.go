@@ -628,3 +628,101 @@ func TestSamePolicyReadsURLEncodedDocuments(t *testing.T) {
 		t.Error("different document taken as the same")
 	}
 }
+
+// slowLambda behaves like real Lambda after a change, which moto does not: a new function
+// is Pending for a while, an update leaves LastUpdateStatus InProgress for a while, and
+// another update during that time is rejected with ResourceConflictException.
+type slowLambda struct {
+	LambdaAPI
+	busyReads int // GetFunction answers that still show the change in progress
+
+	pendingLeft, inProgressLeft int
+	getCalls, conflicts         int
+}
+
+func (s *slowLambda) GetFunction(ctx context.Context, in *lambda.GetFunctionInput, optFns ...func(*lambda.Options)) (*lambda.GetFunctionOutput, error) {
+	out, err := s.LambdaAPI.GetFunction(ctx, in, optFns...)
+	if err != nil || out.Configuration == nil {
+		return out, err
+	}
+	s.getCalls++
+	if s.pendingLeft > 0 {
+		s.pendingLeft--
+		out.Configuration.State = lambdatypes.StatePending
+	}
+	if s.inProgressLeft > 0 {
+		s.inProgressLeft--
+		out.Configuration.LastUpdateStatus = lambdatypes.LastUpdateStatusInProgress
+	}
+	return out, nil
+}
+
+func (s *slowLambda) busy() error {
+	if s.pendingLeft > 0 || s.inProgressLeft > 0 {
+		s.conflicts++
+		return &lambdatypes.ResourceConflictException{Message: aws.String("The operation cannot be performed at this time. An update is in progress for resource")}
+	}
+	return nil
+}
+
+func (s *slowLambda) CreateFunction(ctx context.Context, in *lambda.CreateFunctionInput, optFns ...func(*lambda.Options)) (*lambda.CreateFunctionOutput, error) {
+	out, err := s.LambdaAPI.CreateFunction(ctx, in, optFns...)
+	if err == nil {
+		s.pendingLeft = s.busyReads
+	}
+	return out, err
+}
+
+func (s *slowLambda) UpdateFunctionConfiguration(ctx context.Context, in *lambda.UpdateFunctionConfigurationInput, optFns ...func(*lambda.Options)) (*lambda.UpdateFunctionConfigurationOutput, error) {
+	if err := s.busy(); err != nil {
+		return nil, err
+	}
+	out, err := s.LambdaAPI.UpdateFunctionConfiguration(ctx, in, optFns...)
+	if err == nil {
+		s.inProgressLeft = s.busyReads
+	}
+	return out, err
+}
+
+func (s *slowLambda) UpdateFunctionCode(ctx context.Context, in *lambda.UpdateFunctionCodeInput, optFns ...func(*lambda.Options)) (*lambda.UpdateFunctionCodeOutput, error) {
+	if err := s.busy(); err != nil {
+		return nil, err
+	}
+	out, err := s.LambdaAPI.UpdateFunctionCode(ctx, in, optFns...)
+	if err == nil {
+		s.inProgressLeft = s.busyReads
+	}
+	return out, err
+}
+
+func TestSetupWaitsForLambdaStates(t *testing.T) {
+	e := newEnv(t)
+	slow := &slowLambda{LambdaAPI: e.lambda, busyReads: 3}
+	e.clients.Lambda = slow
+	ctx := context.Background()
+	if err := mustPlan(t, e, Options{DistributionIDs: []string{"E1AAA"}, Zip: zipV1}).Apply(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if slow.pendingLeft != 0 {
+		t.Errorf("setup returned while the new function was still Pending (%d reads left)", slow.pendingLeft)
+	}
+	// A configuration change and a code change in one run: the code update must wait
+	// for the configuration update to finish.
+	plan := mustPlan(t, e, Options{DistributionIDs: []string{"E1AAA"}, Zip: zipV2, MemorySize: 512})
+	if len(plan.Changes) != 2 {
+		t.Fatalf("plan %v", planLines(plan))
+	}
+	if err := plan.Apply(ctx); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	if slow.conflicts != 0 || slow.inProgressLeft != 0 {
+		t.Errorf("%d updates hit an update in progress; %d in-progress reads left", slow.conflicts, slow.inProgressLeft)
+	}
+	fn, err := e.lambda.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("edgeflush")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToInt32(fn.Configuration.MemorySize) != 512 || aws.ToString(fn.Configuration.CodeSha256) != codeSHA256(zipV2) {
+		t.Errorf("function = %+v", fn.Configuration)
+	}
+}

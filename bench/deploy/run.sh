@@ -11,8 +11,9 @@
 #      and changed CHANGE of them (gensite -change), counting the objects each tool
 #      wrote; the median is reported (the machine may be shared with other work).
 # Then it measures edgeflush's peak RSS (/usr/bin/time -v) for the initial deploy and a
-# no-op redeploy at FILES and at BIG_FILES files (same total size, so the second run is
-# about the number of keys, not bytes).
+# no-op redeploy at 20, FILES and BIG_FILES files (MEM_FILES), always BYTES in all: the
+# rows differ in the number of keys, not in bytes.
+# PARTS=speed or PARTS=memory runs one part only.
 # Output: a Markdown table on stdout and in bench/out/deploy/results.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -25,6 +26,8 @@ CHANGE=${CHANGE:-0.01}
 DELAY=${DELAY:-20ms}
 CONCURRENCY=${CONCURRENCY:-16}
 REBUILDS=${REBUILDS:-3}
+PARTS=${PARTS:-speed,memory} # which parts to run
+MEM_FILES=${MEM_FILES:-20 $FILES $BIG_FILES}
 rm -rf "$OUT" && mkdir -p "$OUT"
 
 # EDGEFLUSH_BIN: a prebuilt binary (e.g. from a clean checkout) instead of building this tree.
@@ -83,12 +86,15 @@ run_case() { # NAME ENDPOINT
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-run_case direct "http://127.0.0.1:$MOTO_PORT"
-run_case "proxy$DELAY" "http://127.0.0.1:$PROXY_PORT"
+if [[ $PARTS == *speed* ]]; then
+	run_case direct "http://127.0.0.1:$MOTO_PORT"
+	run_case "proxy$DELAY" "http://127.0.0.1:$PROXY_PORT"
+fi
 
 # Peak memory of edgeflush as the site grows (moto direct).
 mem=()
-for n in "$FILES" "$BIG_FILES"; do
+[[ $PARTS == *memory* ]] || MEM_FILES=""
+for n in $MEM_FILES; do
 	site="$OUT/mem-site-$n"
 	"$OUT/gensite" -out "$site" -files "$n" -bytes "$BYTES" 2>/dev/null
 	AWS_ENDPOINT_URL=http://127.0.0.1:$MOTO_PORT aws --endpoint-url "http://127.0.0.1:$MOTO_PORT" s3 mb "s3://mem-$n" >/dev/null

@@ -60,10 +60,15 @@ func main() {
 	}
 	for i := 0; i < *files; i++ {
 		var k kind
-		switch r := float64(i%100) / 100; {
-		case r < kinds[0].share:
+		// Kinds repeat every 100 files; a smaller site spreads the same shares over its files.
+		pos := float64(i%100) / 100
+		if *files < 100 {
+			pos = float64(i) / float64(*files)
+		}
+		switch {
+		case pos < kinds[0].share:
 			k = kinds[0]
-		case r < kinds[0].share+kinds[1].share:
+		case pos < kinds[0].share+kinds[1].share:
 			k = kinds[1]
 		default:
 			k = kinds[2]

@@ -48,6 +48,9 @@ func list(ctx context.Context, client S3API, bucket, prefix string) (site, reser
 				reserved[key] = ro
 			case IsReserved(rel):
 				// The state of a site deployed under a deeper prefix: not ours to delete.
+			case strings.HasSuffix(rel, "/"):
+				// A folder marker (the S3 console's "Create folder"): no local file can
+				// have this name, and deleting it would only trip the delete guard.
 			default:
 				site[key] = ro
 			}

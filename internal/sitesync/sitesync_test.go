@@ -30,6 +30,7 @@ func site(n int) map[string]string {
 		"docs/my report ü.txt":      "spaces and non-ASCII",
 		"données/été 2024/a+b.html": "<p>accents</p>",
 		"noext":                     "%PDF-1.4 sniffed",
+		"empty.txt":                 "",
 	}
 	for i := 0; i < n; i++ {
 		files[fmt.Sprintf("pages/p%03d/index.html", i)] = fmt.Sprintf("<html>page %d</html>", i)
@@ -145,7 +146,7 @@ func TestDeletesGuardAndNoDelete(t *testing.T) {
 	}
 	// An object outside the prefix is never touched, nor the state of a site deployed
 	// under a deeper prefix.
-	for _, k := range []string{"other/keep.txt", "www/nested/.edgeflush/manifest.json"} {
+	for _, k := range []string{"other/keep.txt", "www/nested/.edgeflush/manifest.json", "www/folder/"} {
 		if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: aws.String(k), Body: strings.NewReader("x")}); err != nil {
 			t.Fatal(err)
 		}
@@ -191,9 +192,9 @@ func TestDeletesGuardAndNoDelete(t *testing.T) {
 	if strings.Join(res.Deleted, ",") != want || strings.Join(res.Changed, ",") != want {
 		t.Errorf("deleted %v changed %v, want %s", res.Deleted, res.Changed, want)
 	}
-	for _, k := range append(res.Deleted, "other/keep.txt", "www/nested/.edgeflush/manifest.json") {
+	for _, k := range append(res.Deleted, "other/keep.txt", "www/nested/.edgeflush/manifest.json", "www/folder/") {
 		_, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: aws.String(k)})
-		if (err == nil) != (k == "other/keep.txt" || strings.Contains(k, "nested")) {
+		if (err == nil) != (k == "other/keep.txt" || strings.Contains(k, "nested") || k == "www/folder/") {
 			t.Errorf("%s: head err %v", k, err)
 		}
 	}

@@ -192,8 +192,13 @@ func (p *Plan) writeManifest(ctx context.Context, etags map[string]string, liste
 		}
 		m.Entries[u.Key] = manifestEntry{ETag: ro.ETag, LastModified: ro.LastModified, MD5: u.MD5, HeaderDigest: u.Headers.Digest()}
 	}
-	for key, st := range p.states {
-		if ro, ok := listed[key]; ok {
+	for _, key := range p.Unchanged {
+		st, ok := p.learned[key]
+		if !ok {
+			st, ok = p.trusted[key]
+		}
+		// Only while the object is still the one Diff compared.
+		if ro, listed := listed[key]; ok && listed && ro == p.remote[key] {
 			st.ETag, st.LastModified = ro.ETag, ro.LastModified
 			m.Entries[key] = st
 		}

@@ -33,7 +33,7 @@ type Headers struct {
 // Digest is a short hash of the header set, stable across runs and machines. The
 // edgeflush-md5 metadata entry is excluded: it describes the content, not the headers.
 func (h Headers) Digest() string {
-	var b strings.Builder
+	d := sha256.New()
 	for _, kv := range [][2]string{
 		{"cache-control", h.CacheControl},
 		{"content-disposition", h.ContentDisposition},
@@ -41,25 +41,27 @@ func (h Headers) Digest() string {
 		{"content-language", h.ContentLanguage},
 		{"content-type", h.ContentType},
 	} {
-		fmt.Fprintf(&b, "%s:%q\n", kv[0], kv[1])
+		fmt.Fprintf(d, "%s:%q\n", kv[0], kv[1])
 	}
-	// S3 returns metadata keys lower-cased: compare them that way.
-	meta := make(map[string]string, len(h.Metadata))
-	for k, v := range h.Metadata {
-		if lk := strings.ToLower(k); lk != MD5MetadataKey {
-			meta[lk] = v
+	if len(h.Metadata) > 0 {
+		// S3 returns metadata keys lower-cased: compare them that way.
+		meta := make(map[string]string, len(h.Metadata))
+		for k, v := range h.Metadata {
+			if lk := strings.ToLower(k); lk != MD5MetadataKey {
+				meta[lk] = v
+			}
+		}
+		keys := make([]string, 0, len(meta))
+		for k := range meta {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(d, "meta-%s:%q\n", k, meta[k])
 		}
 	}
-	keys := make([]string, 0, len(meta))
-	for k := range meta {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fmt.Fprintf(&b, "meta-%s:%q\n", k, meta[k])
-	}
-	sum := sha256.Sum256([]byte(b.String()))
-	return hex.EncodeToString(sum[:16])
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(d.Sum(sum[:0])[:16])
 }
 
 // localFile is one file of the tree.

@@ -42,8 +42,11 @@ type Plan struct {
 	o      Options
 	// remote is the listing Diff compared against (the manifest's validators).
 	remote map[string]remoteObject
-	// states are the known (md5, header digest) of unchanged keys, for the manifest.
-	states        map[string]manifestEntry
+	// trusted are the manifest entries Diff validated against the listing, learned the
+	// states of unchanged keys that took a HEAD: together they describe every unchanged
+	// key, for the next manifest (two maps rather than a copy, to keep memory low).
+	trusted       map[string]manifestEntry
+	learned       map[string]manifestEntry
 	manifestDirty bool
 	journalExists bool
 }
@@ -122,7 +125,7 @@ func Diff(ctx context.Context, client S3API, src fs.FS, o Options) (*Plan, error
 	if man.Entries == nil {
 		man.Entries = map[string]manifestEntry{}
 	}
-	p := &Plan{client: client, src: src, o: o, states: map[string]manifestEntry{}, remote: remote,
+	p := &Plan{client: client, src: src, o: o, trusted: man.Entries, learned: map[string]manifestEntry{}, remote: remote,
 		Pending: pending, journalExists: journalExists}
 
 	var mu sync.Mutex
@@ -175,7 +178,9 @@ func Diff(ctx context.Context, client S3API, src fs.FS, o Options) (*Plan, error
 			}
 			if reason == "" {
 				p.Unchanged = append(p.Unchanged, lf.Key)
-				p.states[lf.Key] = manifestEntry{MD5: lf.MD5, HeaderDigest: digest}
+				if learned {
+					p.learned[lf.Key] = manifestEntry{MD5: lf.MD5, HeaderDigest: digest}
+				}
 				return nil
 			}
 			up.Reason = reason

@@ -426,6 +426,12 @@ func (p *Params) setPaths(paths []string, set bool) error {
 		}
 		return &ConfigError{Key: "Paths", Message: err.Error()}
 	}
+	// More than 15 wildcards (or 3,000 exact paths) in one batch is refused with
+	// TooManyInvalidationsInProgress however long one waits: left to CloudFront, the
+	// job would keep the creation pending until MaxWaitMinutes instead of saying so.
+	if err := invalidation.CheckBatch(prepared); err != nil {
+		return &ConfigError{Key: "Paths", Message: err.Error()}
+	}
 	p.Paths = prepared
 	return nil
 }
@@ -458,8 +464,8 @@ func (p *Params) validateRest(raw map[string]json.RawMessage) error {
 	if p.MaxDeletes < 0 {
 		return &ConfigError{Key: "MaxDeletes", Message: "must be 0 or more; write " + keys["MaxDeletes"]}
 	}
-	if p.MaxPaths < 0 {
-		return &ConfigError{Key: "MaxPaths", Message: "must be 0 (the default) or more; write " + keys["MaxPaths"]}
+	if p.MaxPaths < 0 || p.MaxPaths > invalidation.MaxInProgressPaths {
+		return &ConfigError{Key: "MaxPaths", Message: fmt.Sprintf("must be 0 (the default) to %d (CloudFront's limit of paths in progress); write %s", invalidation.MaxInProgressPaths, keys["MaxPaths"])}
 	}
 	if strings.HasPrefix(p.Prefix, "/") {
 		return &ConfigError{Key: "Prefix", Message: fmt.Sprintf("is a key prefix inside the bucket and must not start with '/'; write %q", strings.TrimLeft(p.Prefix, "/"))}

@@ -512,9 +512,18 @@ func (r *run) continuation(st *State) result {
 	if total > 0 {
 		percent = min(99, done*100/total)
 	}
-	summary := fmt.Sprintf("Waiting for CloudFront (%d s so far): %s", int(r.now().Sub(st.Start).Seconds()), r.pendingList(st))
+	summary := fmt.Sprintf("%sWaiting for CloudFront (%d s so far): %s", r.summaryPrefix(), int(r.now().Sub(st.Start).Seconds()), r.pendingList(st))
 	r.log.Info("continuing in a new job", slog.Int("token_length", len(tok)), slog.Int("percent_complete", percent))
 	return result{token: tok, percent: percent, summary: summary}
+}
+
+// summaryPrefix names the pipeline (UserParameters PipelineName) at the start of the
+// execution summary, so that a summary copied out of the console says where it is from.
+func (r *run) summaryPrefix() string {
+	if r.params.PipelineName == "" {
+		return ""
+	}
+	return r.params.PipelineName + ": "
 }
 
 func createdList(st *State) string {
@@ -539,6 +548,7 @@ func (r *run) success(st *State) result {
 		}
 	}
 	var b strings.Builder
+	b.WriteString(r.summaryPrefix())
 	if st.Deploy != nil {
 		fmt.Fprintf(&b, "Deployed to s3://%s/%s: %d uploaded, %d deleted. ", r.params.Bucket, r.params.Prefix, st.Deploy.Uploaded, st.Deploy.Deleted)
 	}

@@ -41,7 +41,7 @@ func TestSeedParamsSucceedOnlyAfterCompletion(t *testing.T) {
 			t.Errorf("output %s = %q, want %q", k, res.outputs[k], v)
 		}
 	}
-	for _, s := range []string{"E2EXAMPLE12345", invs[0].id, "/*", "completed after"} {
+	for _, s := range []string{"site-pipeline: ", "E2EXAMPLE12345", invs[0].id, "/*", "completed after"} {
 		if !strings.Contains(res.summary, s) {
 			t.Errorf("summary %q lacks %q", res.summary, s)
 		}

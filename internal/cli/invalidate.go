@@ -107,6 +107,14 @@ func (a *app) runInvalidate(ctx context.Context, cmd *cobra.Command, o *invalida
 	if len(dists) == 0 {
 		return usageErrorf("no distribution: give --distribution ID (or set %s, or distribution: in %s)", envName("distribution"), defaultConfigFile)
 	}
+	if o.timeout < 0 {
+		return usageErrorf("--timeout must be 0 (no limit) or more, not %s", o.timeout)
+	}
+	if o.changedFile != "" && o.maxWildcards > invalidation.MaxInProgressWildcards {
+		// A plan with more wildcards could never be accepted in one invalidation
+		// (CheckBatch below would refuse it), although one within the limit may exist.
+		return usageErrorf("--max-wildcards %d: CloudFront allows at most %d wildcard paths in progress per distribution", o.maxWildcards, invalidation.MaxInProgressWildcards)
+	}
 	if (o.changedFile == "") != (o.allFile == "") {
 		return usageErrorf("--changed and --all go together: the planner needs the changed keys and every key of the site")
 	}
@@ -369,7 +377,7 @@ func (a *app) readLineFile(name string) ([]string, error) {
 	} else {
 		f, err := os.Open(name)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("read paths: %w", err)
 		}
 		defer f.Close()
 		r = f

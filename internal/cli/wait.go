@@ -56,6 +56,8 @@ func (a *app) runWait(ctx context.Context, o *waitOptions) error {
 		return usageErrorf("wait takes one --distribution, got %d (%v)", len(dists), dists)
 	case o.id == "":
 		return usageErrorf("no invalidation: give --id INVALIDATION_ID")
+	case o.timeout < 0:
+		return usageErrorf("--timeout must be 0 (no limit) or more, not %s", o.timeout)
 	}
 	client, err := a.cloudFront(ctx)
 	if err != nil {

@@ -609,6 +609,17 @@ func TestUserParameters(t *testing.T) {
 	if err != nil || got != `{"DistributionIds":["E1","E2"],"PipelineName":"p","Wait":false}` {
 		t.Errorf("merged = %s, %v", got, err)
 	}
+	// Kept keys that clash with the options would make the action fail every run.
+	o.DistributionIDs = []string{"E1"}
+	o.Bucket = "site"
+	if _, err := userParameters(`{"Paths":["/index.html"]}`, o); err == nil || !strings.Contains(err.Error(), "cannot be combined with Bucket") {
+		t.Errorf("Paths kept with Bucket: err = %v", err)
+	}
+	o.Bucket, o.SlackWebhookParameter = "", "/edgeflush/slack"
+	if _, err := userParameters(`{"SlackWebhookUrl":"https://hooks.slack.com/services/X"}`, o); err == nil || !strings.Contains(err.Error(), "not both") {
+		t.Errorf("SlackWebhookUrl kept with SlackWebhookParameter: err = %v", err)
+	}
+	o.SlackWebhookParameter = ""
 	o.DistributionIDs = nil
 	for i := 0; i < 80; i++ {
 		o.DistributionIDs = append(o.DistributionIDs, fmt.Sprintf("E%013d", i))

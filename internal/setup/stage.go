@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
 	cptypes "github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
+
+	edgecp "github.com/edgeflush/edgeflush/internal/codepipeline"
 )
 
 // maxUserParameters is CodePipeline's limit on an action's UserParameters.
@@ -209,6 +211,12 @@ func userParameters(existing string, o *Options) (string, error) {
 	}
 	if n := utf8.RuneCount(b); n > maxUserParameters {
 		return "", fmt.Errorf("UserParameters would be %d characters, CodePipeline allows %d: use fewer distributions or shorter keys", n, maxUserParameters)
+	}
+	// Keys kept from the existing action can clash with the ones set here (a hand-added
+	// Paths with --bucket, SlackWebhookUrl with --slack-webhook-parameter): the action
+	// would then fail every run with a ConfigurationError. Refuse before changing anything.
+	if _, err := edgecp.ParseParams(string(b)); err != nil {
+		return "", fmt.Errorf("the action's UserParameters would be %s, which the action rejects: %w; edit the existing action's UserParameters or change the options", b, err)
 	}
 	return string(b), nil
 }

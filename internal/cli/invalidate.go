@@ -217,7 +217,7 @@ func (a *app) invalidationPaths(cmd *cobra.Command, o *invalidateOptions) ([]str
 	switch {
 	case o.maxPaths < 1:
 		return nil, usageErrorf("--max-paths must be at least 1, not %d", o.maxPaths)
-	case o.maxWildcards < 0:
+	case o.maxWildcards < planner.NoWildcards:
 		return nil, usageErrorf("--max-wildcards must be at least 0, not %d", o.maxWildcards)
 	}
 	// Keys are read as `edgeflush plan` reads them (verbatim but for blank lines), so
@@ -231,8 +231,10 @@ func (a *app) invalidationPaths(cmd *cobra.Command, o *invalidateOptions) ([]str
 		return nil, err
 	}
 	wild := o.maxWildcards
-	if wild == 0 {
-		wild = planner.NoWildcards // as in `edgeflush plan`: 0 means none
+	if wild <= 0 {
+		// As in `edgeflush plan`: 0 (or -1) means none. Both commands read the same
+		// max-wildcards key of the config file, so they accept the same values.
+		wild = planner.NoWildcards
 	}
 	res, err := planner.Plan(planner.Input{
 		All: all, Changed: changed,

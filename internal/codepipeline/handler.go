@@ -655,8 +655,9 @@ func (r *run) finish(ctx context.Context, res result) {
 			JobId:          aws.String(r.jobID),
 			FailureDetails: &types.FailureDetails{Type: res.failure.typ, Message: aws.String(msg)},
 		})
-		r.reported(err)
-		r.notify(ctx, res, msg)
+		if r.reported(err) {
+			r.notify(ctx, res, msg)
+		}
 	case res.token != "":
 		in := &cpsdk.PutJobSuccessResultInput{
 			JobId:             aws.String(r.jobID),
@@ -681,24 +682,29 @@ func (r *run) finish(ctx context.Context, res result) {
 			in.ExecutionDetails.ExternalExecutionId = aws.String(truncate(res.outputs["InvalidationIds"], 1500))
 		}
 		_, err := jobs.PutJobSuccessResult(ctx, in)
-		r.reported(err)
-		r.notify(ctx, res, "")
+		if r.reported(err) {
+			r.notify(ctx, res, "")
+		}
 	}
 }
 
-func (r *run) reported(err error) {
+// reported logs the outcome of a result call. It returns false when the job already
+// had a result (InvalidJobStateException: a redelivered event): the invocation that
+// reported first has sent the notification, so this one must not send a second.
+func (r *run) reported(err error) bool {
 	if err == nil {
 		r.log.Info("result reported", slog.Float64("invocation_seconds", r.h.now().Sub(r.started).Seconds()))
-		return
+		return true
 	}
 	var ise *types.InvalidJobStateException
 	var ae smithy.APIError
 	if errors.As(err, &ise) || (errors.As(err, &ae) && ae.ErrorCode() == "InvalidJobStateException") {
 		// A redelivered event whose job already has its result.
 		r.log.Warn("job already has a result; ignoring", slog.String("error", err.Error()))
-		return
+		return false
 	}
 	r.log.Error("could not report the job result", slog.String("error", err.Error()))
+	return true
 }
 
 // notifyTimeout bounds the notification so a slow webhook cannot eat the invocation.

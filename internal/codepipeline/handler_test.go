@@ -596,6 +596,23 @@ func TestNotifierCalledOnceAtTheEnd(t *testing.T) {
 	if res2.success || len(n2.msgs) != 1 || n2.msgs[0].Succeeded || !strings.Contains(n2.msgs[0].Reason, "does not exist") {
 		t.Fatalf("result %+v, messages %+v", res2, n2.msgs)
 	}
+	// A redelivered event whose job already has its result sends no second message,
+	// whether the late result is a failure or a success.
+	hs2.invoke("job-1", params, "")
+	if len(n2.msgs) != 1 || hs2.jobs.rejected != 1 {
+		t.Fatalf("redelivered failed job: %d messages, %d rejected results; want 1 and 1", len(n2.msgs), hs2.jobs.rejected)
+	}
+	hs4 := newHarness(t)
+	n4 := &recordingNotifier{}
+	hs4.h.Notifiers = func(ctx context.Context, p Params) (Notifier, error) { return n4, nil }
+	for i := 0; i < 2; i++ {
+		if res := hs4.invoke("job-1", params, ""); !res.success || res.token != "" {
+			t.Fatalf("delivery %d: want final success, got %+v", i+1, res)
+		}
+	}
+	if len(n4.msgs) != 1 || hs4.jobs.rejected != 1 {
+		t.Fatalf("redelivered succeeded job: %d messages, %d rejected results; want 1 and 1", len(n4.msgs), hs4.jobs.rejected)
+	}
 	// Without Slack parameters the factory is not called.
 	hs3 := newHarness(t)
 	called := false

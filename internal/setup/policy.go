@@ -91,7 +91,7 @@ func rolePolicy(acct account, o *Options) policyDocument {
 		if o.Bucket != "" {
 			st = append(st,
 				statement{Sid: "SiteBucketList", Effect: "Allow", Action: []string{"s3:ListBucket"}, Resource: []string{fmt.Sprintf("arn:%s:s3:::%s", p, o.Bucket)}},
-				statement{Sid: "SiteBucketObjects", Effect: "Allow", Action: []string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}, Resource: []string{fmt.Sprintf("arn:%s:s3:::%s/*", p, o.Bucket)}},
+				statement{Sid: "SiteBucketObjects", Effect: "Allow", Action: []string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}, Resource: []string{fmt.Sprintf("arn:%s:s3:::%s/*", p, o.Bucket)}},
 			)
 		}
 	}

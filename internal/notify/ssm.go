@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -102,8 +103,11 @@ func parameterError(name string, err error) error {
 	var ae smithy.APIError
 	switch {
 	case errors.As(err, &nf):
+		// --cli-input-json rather than --value: AWS CLI v1 downloads a --value that looks
+		// like a URL and would store Slack's answer instead of the webhook URL.
+		input, _ := json.Marshal(map[string]string{"Name": name, "Type": "SecureString", "Value": "https://hooks.slack.com/services/..."}) // strings only: cannot fail
 		return &ParameterError{Name: name, Err: errors.New("not found"),
-			Hint: "create it in the function's region: aws ssm put-parameter --type SecureString --name " + name + " --value https://hooks.slack.com/services/..."}
+			Hint: "create it in the function's region: aws ssm put-parameter --cli-input-json '" + string(input) + "'"}
 	case errors.As(err, &ae) && (ae.ErrorCode() == "AccessDeniedException" || ae.ErrorCode() == "AccessDenied"):
 		return &ParameterError{Name: name, Err: err, Hint: "grant the function's role ssm:GetParameter on the parameter (and kms:Decrypt on its key if it is not aws/ssm)"}
 	}

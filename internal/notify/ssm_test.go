@@ -94,7 +94,7 @@ func TestResolverErrors(t *testing.T) {
 	r := &Resolver{API: c, TTL: -1}
 	_, err := r.WebhookURL(context.Background(), "/edgeflush/missing")
 	var pe *ParameterError
-	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "/edgeflush/missing: not found") || !strings.Contains(err.Error(), "aws ssm put-parameter --type SecureString") {
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "/edgeflush/missing: not found") || !strings.Contains(err.Error(), `aws ssm put-parameter --cli-input-json '{"Name":"/edgeflush/missing","Type":"SecureString","Value":"https://hooks.slack.com/services/..."}'`) {
 		t.Errorf("missing parameter: %v", err)
 	}
 	putSecure(t, c, "/edgeflush/not-a-url", "hooks.slack.com/services/T/B/SECRET")

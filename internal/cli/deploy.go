@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,7 +11,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -53,6 +57,7 @@ type deployOptions struct {
 	multipartAbove  int64
 	dirWithoutSlash bool
 	debug           bool
+	memProfile      string
 }
 
 func newDeployCmd(a *app) *cobra.Command {
@@ -107,6 +112,8 @@ anything is written. Nothing is invalidated when nothing changed.`,
 	f.Int64Var(&o.partSize, "part-size", sitesync.DefaultPartSize, "multipart part size in bytes (at least 5 MiB)")
 	f.BoolVar(&o.debug, "debug", false, "log the timing of each phase on stderr")
 	_ = f.MarkHidden("debug")
+	f.StringVar(&o.memProfile, "memprofile", "", "write a heap profile, taken when the live heap peaked, to this file (for bench/deploy)")
+	_ = f.MarkHidden("memprofile")
 	_ = f.MarkHidden("multipart-threshold")
 	_ = f.MarkHidden("part-size")
 	return cmd
@@ -166,6 +173,14 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 	// default GOGC=100 lets the heap reach twice the live data between collections.
 	// Collecting earlier keeps the peak close to the live data for a few ms of CPU.
 	defer debug.SetGCPercent(debug.SetGCPercent(deployGCPercent))
+	if o.memProfile != "" {
+		stop := watchHeapPeak(o.memProfile)
+		defer func() {
+			if perr := stop(); perr != nil {
+				fmt.Fprintf(a.stderr, "edgeflush: %v\n", perr)
+			}
+		}()
+	}
 	cfg, exclude, err := a.deployConfig(dir)
 	if err != nil {
 		return err
@@ -386,6 +401,45 @@ func writeDeployJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// watchHeapPeak samples the live heap (as of the last GC) every few milliseconds and
+// keeps a heap profile of the moment it peaked; stop writes that profile to path. It
+// shows where a deploy's per-key memory goes (go tool pprof -sample_index=inuse_space).
+func watchHeapPeak(path string) (stop func() error) {
+	// Sample finely: the default rate (one sample per 512 KiB) blurs a heap of a few MiB.
+	runtime.MemProfileRate = 4096
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	var best bytes.Buffer
+	go func() {
+		defer close(finished)
+		sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		var peak uint64
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			metrics.Read(sample)
+			if live := sample[0].Value.Uint64(); live > peak {
+				peak = live
+				best.Reset()
+				_ = pprof.Lookup("heap").WriteTo(&best, 0)
+			}
+		}
+	}()
+	return func() error {
+		close(done)
+		<-finished
+		if err := os.WriteFile(path, best.Bytes(), 0o644); err != nil {
+			return fmt.Errorf("heap profile: %w", err)
+		}
+		return nil
+	}
 }
 
 func uniqueStrings(in []string) []string {

@@ -77,6 +77,9 @@ type Message struct {
 	Distributions, Paths, InvalidationIDs []string
 	Waited                                time.Duration
 	Reason                                string // the failure message when !Succeeded
+	// NotWaited is set when the job succeeded without waiting for completion
+	// (Wait: false), so a notice must not claim the cache is already fresh.
+	NotWaited bool
 }
 
 // Notifier sends one message when a job reaches its final result. Its errors are
@@ -723,7 +726,7 @@ func (r *run) notify(ctx context.Context, res result, reason string) {
 			r.log.Error("notifier panicked", slog.String("panic", fmt.Sprint(v)))
 		}
 	}()
-	m := Message{Pipeline: r.params.PipelineName, JobID: r.jobID, Succeeded: res.failure == nil, Reason: reason, Distributions: r.params.DistributionIDs}
+	m := Message{Pipeline: r.params.PipelineName, JobID: r.jobID, Succeeded: res.failure == nil, Reason: reason, Distributions: r.params.DistributionIDs, NotWaited: !r.params.Wait}
 	if st := res.state; st != nil {
 		m.Distributions = st.Distributions
 		m.Paths = st.Paths

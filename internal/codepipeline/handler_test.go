@@ -584,8 +584,18 @@ func TestNotifierCalledOnceAtTheEnd(t *testing.T) {
 	}
 	m := n.msgs[0]
 	if !m.Succeeded || m.Pipeline != "site" || m.JobID != fmt.Sprintf("job-%04d", jobs) || fmt.Sprint(m.Distributions) != "[E2EXAMPLE12345]" ||
-		fmt.Sprint(m.Paths) != "[/*]" || len(m.InvalidationIDs) != 1 || m.Waited <= 0 {
+		fmt.Sprint(m.Paths) != "[/*]" || len(m.InvalidationIDs) != 1 || m.Waited <= 0 || m.NotWaited {
 		t.Fatalf("message %+v", m)
+	}
+	// With Wait: false the message says the invalidation was not waited for.
+	hs5 := newHarness(t)
+	n5 := &recordingNotifier{}
+	hs5.h.Notifiers = func(ctx context.Context, p Params) (Notifier, error) { return n5, nil }
+	if res := hs5.invoke("job-1", `{"DistributionId":"E2EXAMPLE12345","Wait":false,"SlackWebhookParameter":"/edgeflush/hook"}`, ""); !res.success {
+		t.Fatalf("Wait false: %+v", res)
+	}
+	if len(n5.msgs) != 1 || !n5.msgs[0].NotWaited {
+		t.Fatalf("Wait false: messages %+v, want one with NotWaited", n5.msgs)
 	}
 	// Failure notification carries the reason.
 	hs2 := newHarness(t)

@@ -44,7 +44,14 @@ func Payload(m Message) SlackPayload {
 		pipeline = "pipeline"
 	}
 	var headline, fallback string
-	if m.Succeeded {
+	switch {
+	case m.Succeeded && m.NotWaited:
+		headline = "✅ " + pipeline + ": CloudFront invalidation started"
+		fallback = fmt.Sprintf("✅ %s: CloudFront invalidation started (not waited for) on %s", pipeline, listOr(m.Distributions, "no distribution"))
+		if n := len(m.InvalidationIDs); n > 0 {
+			fallback += fmt.Sprintf(" (%d %s)", n, plural(n, "invalidation"))
+		}
+	case m.Succeeded:
 		headline = "✅ " + pipeline + ": CloudFront cache invalidated"
 		fallback = fmt.Sprintf("✅ %s: CloudFront invalidation done for %s", pipeline, listOr(m.Distributions, "no distribution"))
 		if n := len(m.InvalidationIDs); n > 0 {
@@ -54,7 +61,7 @@ func Payload(m Message) SlackPayload {
 			}
 			fallback += ")"
 		}
-	} else {
+	default:
 		headline = "❌ " + pipeline + ": edgeflush failed"
 		fallback = fmt.Sprintf("❌ %s: edgeflush failed: %s", pipeline, orDefault(m.Reason, "no reason given"))
 	}

@@ -32,6 +32,7 @@ type Message struct {
 	InvalidationIDs []string
 	Waited          time.Duration
 	Reason          string // the failure message when !Succeeded
+	NotWaited       bool   // succeeded as soon as the invalidations were created (Wait: false)
 	// Region, when set, adds a link to the pipeline in the AWS console.
 	Region string
 }

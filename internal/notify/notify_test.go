@@ -110,6 +110,22 @@ func TestPayloadSuccess(t *testing.T) {
 	}
 }
 
+func TestPayloadNotWaited(t *testing.T) {
+	m := success
+	m.NotWaited, m.Waited = true, 0
+	p := Payload(m)
+	if p.Text != "✅ site: CloudFront invalidation started (not waited for) on E1AAA, E2BBB (2 invalidations)" {
+		t.Errorf("text = %q", p.Text)
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := string(b); !strings.Contains(s, "CloudFront invalidation started") || strings.Contains(s, "cache invalidated") {
+		t.Errorf("a not-waited-for invalidation must not be announced as done:\n%s", s)
+	}
+}
+
 func TestPayloadFailureAndLimits(t *testing.T) {
 	m := Message{Pipeline: "site", JobID: "job-2", Distributions: []string{"E1AAA"},
 		Reason: "CloudFront CreateInvalidation: AccessDenied: User is not authorized. " + strings.Repeat("x", 5000)}

@@ -60,6 +60,6 @@ func FromPipeline(m codepipeline.Message, region string) Message {
 	return Message{
 		Pipeline: m.Pipeline, JobID: m.JobID, Succeeded: m.Succeeded,
 		Distributions: m.Distributions, Paths: m.Paths, InvalidationIDs: m.InvalidationIDs,
-		Waited: m.Waited, Reason: m.Reason, Region: region,
+		Waited: m.Waited, Reason: m.Reason, NotWaited: m.NotWaited, Region: region,
 	}
 }

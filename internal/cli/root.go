@@ -137,7 +137,15 @@ which wins over the config file.`,
 		SilenceErrors:     true,
 		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			return a.resolveConfig(cmd)
+			if err := a.resolveConfig(cmd); err != nil {
+				return err
+			}
+			// An external id is only ever sent with AssumeRole: alone it would be
+			// silently dropped, and the user would believe the role is in use.
+			if a.externalID != "" && a.roleARN == "" {
+				return usageErrorf("--external-id needs --role-arn: it is only sent when assuming that role")
+			}
+			return nil
 		},
 	}
 	root.SetIn(a.stdin)

@@ -89,9 +89,6 @@ func (a *app) runSetup(ctx context.Context, f *setupFlags) error {
 	if len(f.distributions) == 0 {
 		return usageErrorf("--distribution is required")
 	}
-	if a.externalID != "" && a.roleARN == "" {
-		return usageErrorf("--external-id needs --role-arn")
-	}
 	// Checked here as well as in setup: the int32 conversion below must not wrap.
 	if f.functionTimeout < 1 || f.functionTimeout > 900 {
 		return usageErrorf("--function-timeout %d: Lambda allows 1 to 900 seconds", f.functionTimeout)

@@ -81,6 +81,15 @@ func Create(ctx context.Context, api API, distributionID string, paths []string,
 
 // Get returns the current state of invalidation id on distributionID.
 func Get(ctx context.Context, api API, distributionID, id string) (Invalidation, error) {
+	return get(ctx, api, distributionID, id)
+}
+
+// getter is the one call Get makes; InProgress has no CreateInvalidation to offer.
+type getter interface {
+	GetInvalidation(ctx context.Context, in *cloudfront.GetInvalidationInput, optFns ...func(*cloudfront.Options)) (*cloudfront.GetInvalidationOutput, error)
+}
+
+func get(ctx context.Context, api getter, distributionID, id string) (Invalidation, error) {
 	out, err := api.GetInvalidation(ctx, &cloudfront.GetInvalidationInput{
 		DistributionId: aws.String(distributionID),
 		Id:             aws.String(id),

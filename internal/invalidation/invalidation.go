@@ -243,7 +243,7 @@ func Hint(k Kind) string {
 	case KindConfiguration:
 		return "check the distribution id and the paths"
 	case KindPermission:
-		return "the credentials need cloudfront:CreateInvalidation and cloudfront:GetInvalidation on the distribution"
+		return "the credentials need cloudfront:CreateInvalidation, cloudfront:GetInvalidation and cloudfront:ListInvalidations on the distribution"
 	case KindInProgressLimit:
 		return "CloudFront allows 3,000 file paths and 15 wildcard paths in progress per distribution; wait for some to complete"
 	case KindTransient:

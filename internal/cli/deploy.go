@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"time"
 
@@ -234,13 +235,12 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 		if err != nil {
 			return fmt.Errorf("deploy %s to s3://%s/%s: %w", dir, o.bucket, out.Prefix, err)
 		}
-		reasons := map[string]sitesync.Upload{}
+		// Apply succeeded, so every planned upload was made: report them by key (as
+		// res.Uploaded is sorted) without a map from key to upload.
 		for _, u := range plan.Uploads {
-			reasons[u.Key] = u
+			out.Uploads = append(out.Uploads, deployUpload{Key: u.Key, Reason: u.Reason, Size: u.Size})
 		}
-		for _, k := range res.Uploaded {
-			out.Uploads = append(out.Uploads, deployUpload{Key: k, Reason: reasons[k].Reason, Size: reasons[k].Size})
-		}
+		slices.SortFunc(out.Uploads, func(a, b deployUpload) int { return strings.Compare(a.Key, b.Key) })
 		out.Deletes = append(out.Deletes, res.Deleted...)
 	}
 

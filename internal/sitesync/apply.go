@@ -39,7 +39,7 @@ func (p *Plan) Apply(ctx context.Context) (res Result, err error) {
 
 	changes := len(p.Uploads) + len(p.Deletes)
 	if o.JournalID != "" && changes > 0 {
-		keys := sortedUnion(p.Pending, p.Result().Uploaded, p.Deletes)
+		keys := sortedUnion(p.Pending, p.uploadedKeys(), p.Deletes)
 		if err := writeJournal(ctx, p.client, o.Bucket, o.Prefix, o.JournalID, keys); err != nil {
 			return res, fmt.Errorf("record deploy journal before writing: %w", err)
 		}
@@ -56,7 +56,6 @@ func (p *Plan) Apply(ctx context.Context) (res Result, err error) {
 			u.Concurrency = 2
 		})}
 
-	etags := make(map[string]string, len(p.Uploads))
 	var mu sync.Mutex
 	split := 0
 	for split < len(p.Uploads) && !IsHTML(p.Uploads[split].Key) {
@@ -65,15 +64,16 @@ func (p *Plan) Apply(ctx context.Context) (res Result, err error) {
 	for _, phase := range [][]Upload{p.Uploads[:split], p.Uploads[split:]} {
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(o.Concurrency)
-		for _, u := range phase {
+		for i := range phase {
+			u := &phase[i] // each goroutine sets the etag of its own upload only
 			g.Go(func() error {
-				etag, err := up.upload(gctx, u)
+				etag, err := up.upload(gctx, *u)
 				if err != nil {
 					return err
 				}
 				writes.Add(1)
+				u.etag = parseETag(etag)
 				mu.Lock()
-				etags[u.Key] = etag
 				res.Uploaded = append(res.Uploaded, u.Key)
 				mu.Unlock()
 				prog.step("upload", u.Key)
@@ -114,7 +114,7 @@ func (p *Plan) Apply(ctx context.Context) (res Result, err error) {
 
 	o.Logger.Debug("uploaded and deleted", "uploads", len(res.Uploaded), "deletes", len(res.Deleted), "elapsed", time.Since(t0))
 	if changes > 0 || p.manifestDirty {
-		if err := p.writeManifest(ctx, etags, p.remote); err != nil {
+		if err := p.writeManifest(ctx); err != nil {
 			// The sync itself succeeded; a missing manifest only costs HEADs next time.
 			o.Logger.Warn("deploy manifest not written", "err", err)
 		} else {
@@ -148,20 +148,38 @@ func (p *Plan) deleteBatch(ctx context.Context, batch []string) error {
 // writeManifest records the state of every key whose content and headers are known.
 // The LastModified of fresh uploads is only known from S3: when they are few, one
 // HeadObject each asks for it; when they are many, listing the prefix again is cheaper.
-func (p *Plan) writeManifest(ctx context.Context, etags map[string]string, listed map[string]remoteObject) error {
-	fresh := map[string]remoteObject{}
-	if len(p.Uploads) > headLimit(len(listed)) {
-		site, _, err := list(ctx, p.client, p.o.Bucket, p.o.Prefix)
+// An entry is written only for an object S3 still shows as the one this run wrote or
+// compared: one rewritten by someone else meanwhile is left for the next run to HEAD.
+func (p *Plan) writeManifest(ctx context.Context) error {
+	if len(p.Uploads) > headLimit(len(p.remote)) {
+		for i := range p.remote {
+			p.remote[i].current = false
+		}
+		err := listEach(ctx, p.client, p.o.Bucket, p.o.Prefix, func(key string, e etag, mtime int64, reserved bool) {
+			if reserved {
+				return
+			}
+			if i := p.findUpload(key); i >= 0 {
+				u := &p.Uploads[i]
+				u.mtime, u.current = mtime, u.etag == e
+				return
+			}
+			if i := findRemote(p.remote, p.o.Prefix, key[len(p.o.Prefix):]); i >= 0 {
+				ro := &p.remote[i]
+				ro.current = ro.ETag == e && ro.LastModified == mtime
+			}
+		})
 		if err != nil {
 			return err
 		}
-		listed = site
-		fresh = site
 	} else {
-		var mu sync.Mutex
+		for i := range p.remote {
+			p.remote[i].current = true // as Diff listed it
+		}
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(p.o.Concurrency)
-		for _, u := range p.Uploads {
+		for i := range p.Uploads {
+			u := &p.Uploads[i] // each goroutine sets its own upload only
 			g.Go(func() error {
 				out, err := p.client.HeadObject(gctx, &s3.HeadObjectInput{Bucket: aws.String(p.o.Bucket), Key: aws.String(u.Key)})
 				if isNotFound(err) {
@@ -170,13 +188,10 @@ func (p *Plan) writeManifest(ctx context.Context, etags map[string]string, liste
 				if err != nil {
 					return fmt.Errorf("head s3://%s/%s: %w", p.o.Bucket, u.Key, err)
 				}
-				ro := remoteObject{ETag: strings.Trim(aws.ToString(out.ETag), `"`), Size: aws.ToInt64(out.ContentLength)}
 				if out.LastModified != nil {
-					ro.LastModified = out.LastModified.Unix()
+					u.mtime = out.LastModified.Unix()
 				}
-				mu.Lock()
-				fresh[u.Key] = ro
-				mu.Unlock()
+				u.current = parseETag(aws.ToString(out.ETag)) == u.etag
 				return nil
 			})
 		}
@@ -184,26 +199,21 @@ func (p *Plan) writeManifest(ctx context.Context, etags map[string]string, liste
 			return err
 		}
 	}
-	m := manifest{Version: manifestVersion, Entries: make(map[string]manifestEntry, len(listed))}
+	m, err := newManifestWriter()
+	if err != nil {
+		return err
+	}
 	for _, u := range p.Uploads {
-		ro, ok := fresh[u.Key]
-		if !ok || ro.ETag != etags[u.Key] {
-			continue // rewritten by someone else meanwhile: let the next run HEAD it
-		}
-		m.Entries[u.Key] = manifestEntry{ETag: ro.ETag, LastModified: ro.LastModified, MD5: u.MD5, HeaderDigest: u.Headers.Digest()}
-	}
-	for _, key := range p.Unchanged {
-		st, ok := p.learned[key]
-		if !ok {
-			st, ok = p.trusted[key]
-		}
-		// Only while the object is still the one Diff compared.
-		if ro, listed := listed[key]; ok && listed && ro == p.remote[key] {
-			st.ETag, st.LastModified = ro.ETag, ro.LastModified
-			m.Entries[key] = st
+		if u.current {
+			m.entry(u.Key, u.etag, u.mtime, u.md5, u.hs.digest)
 		}
 	}
-	if err := putJSON(ctx, p.client, p.o.Bucket, manifestKey(p.o.Prefix), m); err != nil {
+	for _, ro := range p.remote {
+		if ro.unchanged && ro.current {
+			m.entry(ro.Key, ro.ETag, ro.LastModified, ro.md5, ro.headers)
+		}
+	}
+	if err := m.put(ctx, p.client, p.o.Bucket, manifestKey(p.o.Prefix)); err != nil {
 		return fmt.Errorf("write deploy manifest: %w", err)
 	}
 	return nil
@@ -230,8 +240,9 @@ func (up *uploader) upload(ctx context.Context, u Upload) (string, error) {
 		return "", err
 	}
 	defer cleanup()
-	meta := map[string]string{MD5MetadataKey: u.MD5}
-	for k, v := range u.Headers.Metadata {
+	h := u.Headers()
+	meta := map[string]string{MD5MetadataKey: u.MD5()}
+	for k, v := range h.Metadata {
 		meta[k] = v
 	}
 	in := &s3.PutObjectInput{
@@ -239,12 +250,12 @@ func (up *uploader) upload(ctx context.Context, u Upload) (string, error) {
 		Key:           aws.String(u.Key),
 		Body:          body,
 		ContentLength: aws.Int64(size),
-		ContentType:   nonEmpty(u.Headers.ContentType),
-		CacheControl:  nonEmpty(u.Headers.CacheControl),
+		ContentType:   nonEmpty(h.ContentType),
+		CacheControl:  nonEmpty(h.CacheControl),
 		// Content-Encoding is part of the digest; an empty one is simply not sent.
-		ContentEncoding:    nonEmpty(u.Headers.ContentEncoding),
-		ContentDisposition: nonEmpty(u.Headers.ContentDisposition),
-		ContentLanguage:    nonEmpty(u.Headers.ContentLanguage),
+		ContentEncoding:    nonEmpty(h.ContentEncoding),
+		ContentDisposition: nonEmpty(h.ContentDisposition),
+		ContentLanguage:    nonEmpty(h.ContentLanguage),
 		Metadata:           meta,
 	}
 	if size > up.o.MultipartThreshold {
@@ -271,7 +282,7 @@ func nonEmpty(s string) *string {
 // body returns a seekable reader for the upload (the SDK refuses unseekable bodies
 // over plain HTTP, and seeks to retry), without reading the whole file into memory.
 func (up *uploader) body(u Upload) (io.ReadSeeker, int64, func(), error) {
-	if !u.Gzip {
+	if !u.Gzip() {
 		f, err := up.src.Open(u.Path)
 		if err != nil {
 			return nil, 0, nil, fmt.Errorf("open %s: %w", u.Path, err)

@@ -33,6 +33,12 @@ type Headers struct {
 // Digest is a short hash of the header set, stable across runs and machines. The
 // edgeflush-md5 metadata entry is excluded: it describes the content, not the headers.
 func (h Headers) Digest() string {
+	sum := h.digest()
+	return hex.EncodeToString(sum[:])
+}
+
+// digest is Digest in its fixed-size form (the first 16 bytes of the SHA-256).
+func (h Headers) digest() [16]byte {
 	d := sha256.New()
 	for _, kv := range [][2]string{
 		{"cache-control", h.CacheControl},
@@ -61,17 +67,50 @@ func (h Headers) Digest() string {
 		}
 	}
 	var sum [sha256.Size]byte
-	return hex.EncodeToString(d.Sum(sum[:0])[:16])
+	return [16]byte(d.Sum(sum[:0])[:16])
 }
 
-// localFile is one file of the tree.
-type localFile struct {
-	Path    string // slash-separated, relative to the tree root
-	Key     string // Prefix + Path
-	Size    int64
-	MD5     string // hex MD5 of the source bytes
+// headerSet is one distinct header set of the tree, shared by all the files that have
+// it: a site has a handful (one per rule and content type), so a file only holds a
+// pointer, not its own copy of the strings and the metadata map.
+type headerSet struct {
 	Headers Headers
 	Gzip    bool
+	digest  [16]byte
+}
+
+// headerSets interns header sets by digest (inspect runs concurrently).
+type headerSets struct {
+	mu   sync.Mutex
+	sets map[headerSetKey]*headerSet
+}
+
+type headerSetKey struct {
+	digest [16]byte
+	gzip   bool
+}
+
+func (s *headerSets) intern(h Headers, gzip bool) *headerSet {
+	k := headerSetKey{digest: h.digest(), gzip: gzip}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if hs, ok := s.sets[k]; ok {
+		return hs
+	}
+	if s.sets == nil {
+		s.sets = map[headerSetKey]*headerSet{}
+	}
+	hs := &headerSet{Headers: h, Gzip: gzip, digest: k.digest}
+	s.sets[k] = hs
+	return hs
+}
+
+// localFile is what Diff keeps of one file of the tree (its path is kept apart): a
+// fixed-size record, so that tens of thousands of files cost little.
+type localFile struct {
+	Size int64
+	MD5  [md5.Size]byte // of the source bytes
+	hs   *headerSet
 }
 
 // walk lists the regular files of src, sorted, skipping the reserved folder, the
@@ -129,7 +168,7 @@ const sniffLen = 512
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, sniffLen+32<<10); return &b }}
 
 // inspect streams one file once: MD5 and the first bytes for content sniffing.
-func inspect(src fs.FS, p string, o *Options) (localFile, error) {
+func inspect(src fs.FS, p string, o *Options, sets *headerSets) (localFile, error) {
 	f, err := src.Open(p)
 	if err != nil {
 		return localFile{}, fmt.Errorf("open %s: %w", p, err)
@@ -152,10 +191,10 @@ func inspect(src fs.FS, p string, o *Options) (localFile, error) {
 	if err != nil {
 		return localFile{}, fmt.Errorf("read %s: %w", p, err)
 	}
-	lf := localFile{Path: p, Key: o.Prefix + p, Size: int64(n) + rest, MD5: hex.EncodeToString(h.Sum(nil))}
+	lf := localFile{Size: int64(n) + rest}
+	h.Sum(lf.MD5[:0])
 	rule, _ := o.Config.Match(p)
-	lf.Gzip = rule.Gzip
-	lf.Headers = headersFor(p, head[:n], rule)
+	lf.hs = sets.intern(headersFor(p, head[:n], rule), rule.Gzip)
 	return lf, nil
 }
 

@@ -2,28 +2,45 @@ package sitesync
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 )
 
-// Upload is one object to write.
+// Upload is one object to write. It is kept small (the header set is shared with the
+// other files that have it): an initial deploy holds one per file.
 type Upload struct {
-	Key, Path string
-	Size      int64
-	MD5       string
-	Headers   Headers
-	Gzip      bool
+	Key  string
+	Path string // Key without the prefix: the file's path in the tree
+	Size int64
 	// New is true when the key does not exist remotely.
 	New bool
 	// Reason says why: "new", "content", "headers".
 	Reason string
+
+	md5 [16]byte
+	hs  *headerSet
+	// etag is what the upload returned; mtime and current are filled in by
+	// writeManifest when S3 still shows that very object.
+	etag    etag
+	mtime   int64
+	current bool
 }
+
+// Headers returns the header set the object is written with.
+func (u Upload) Headers() Headers { return u.hs.Headers }
+
+// Gzip reports whether the object is stored gzip-compressed.
+func (u Upload) Gzip() bool { return u.hs.Gzip }
+
+// MD5 returns the hex MD5 of the source file.
+func (u Upload) MD5() string { return hex.EncodeToString(u.md5[:]) }
 
 // Plan is the outcome of Diff: what Apply will write, in order.
 type Plan struct {
@@ -40,18 +57,18 @@ type Plan struct {
 	client S3API
 	src    fs.FS
 	o      Options
-	// remote is the listing Diff compared against (the manifest's validators).
-	remote map[string]remoteObject
-	// trusted are the manifest entries Diff validated against the listing, learned the
-	// states of unchanged keys that took a HEAD: together they describe every unchanged
-	// key, for the next manifest (two maps rather than a copy, to keep memory low).
-	trusted       map[string]manifestEntry
-	learned       map[string]manifestEntry
+	// remote is the listing Diff compared against, sorted by key; its records carry the
+	// state of the unchanged keys for the next manifest.
+	remote        []remoteObject
 	manifestDirty bool
 	journalExists bool
 }
 
 // Diff compares src with the bucket and returns the plan without writing anything.
+//
+// Memory: one fixed-size record per remote key (remoteObject) and per local file
+// (localFile, dropped when Diff returns), the key strings once each, and one Upload
+// per file to write. The manifest is streamed into the remote records; no map is built.
 func Diff(ctx context.Context, client S3API, src fs.FS, o Options) (*Plan, error) {
 	if err := o.normalize(); err != nil {
 		return nil, err
@@ -60,12 +77,14 @@ func Diff(ctx context.Context, client S3API, src fs.FS, o Options) (*Plan, error
 	// The listing (slow on big buckets) and the hashing of the local files (slow on big
 	// sites) are independent: run them side by side.
 	var (
-		remote, reserved map[string]remoteObject
-		man              manifest
-		pending          []string
-		journalExists    bool
-		paths            []string
-		locals           []localFile
+		remote        []remoteObject
+		reserved      []string
+		manEntries    int
+		pending       []string
+		journalExists bool
+		paths         []string
+		locals        []localFile
+		sets          headerSets
 	)
 	g0, g0ctx := errgroup.WithContext(ctx)
 	g0.Go(func() error {
@@ -75,23 +94,21 @@ func Diff(ctx context.Context, client S3API, src fs.FS, o Options) (*Plan, error
 			return err
 		}
 		o.Logger.Debug("listed bucket", "objects", len(remote), "elapsed", time.Since(t0))
-		if _, ok := reserved[manifestKey(o.Prefix)]; ok {
-			if err := getJSON(g0ctx, client, o.Bucket, manifestKey(o.Prefix), &man); err != nil || man.Version != manifestVersion {
+		if slices.Contains(reserved, manifestKey(o.Prefix)) {
+			manEntries, err = readManifest(g0ctx, client, o.Bucket, manifestKey(o.Prefix), o.Prefix, remote)
+			if err != nil {
 				// A damaged or foreign manifest only costs HEADs: fall back to them.
 				o.Logger.Warn("ignoring deploy manifest", "key", manifestKey(o.Prefix), "err", err)
-				man = manifest{}
 			}
 		}
-		if o.JournalID != "" {
-			if _, ok := reserved[journalKey(o.Prefix, o.JournalID)]; ok {
-				keys, err := ReadJournal(g0ctx, client, o.Bucket, o.Prefix, o.JournalID)
-				if err != nil {
-					return err
-				}
-				pending, journalExists = keys, true
+		if o.JournalID != "" && slices.Contains(reserved, journalKey(o.Prefix, o.JournalID)) {
+			keys, err := ReadJournal(g0ctx, client, o.Bucket, o.Prefix, o.JournalID)
+			if err != nil {
+				return err
 			}
+			pending, journalExists = keys, true
 		}
-		o.Logger.Debug("read manifest and journal", "entries", len(man.Entries), "pending", len(pending), "elapsed", time.Since(t0))
+		o.Logger.Debug("read manifest and journal", "entries", manEntries, "pending", len(pending), "elapsed", time.Since(t0))
 		return nil
 	})
 	g0.Go(func() error {
@@ -108,7 +125,7 @@ func Diff(ctx context.Context, client S3API, src fs.FS, o Options) (*Plan, error
 				if err := g0ctx.Err(); err != nil {
 					return err
 				}
-				lf, err := inspect(src, path, &o)
+				lf, err := inspect(src, path, &o, &sets)
 				locals[i] = lf
 				return err
 			})
@@ -122,39 +139,45 @@ func Diff(ctx context.Context, client S3API, src fs.FS, o Options) (*Plan, error
 	if err := g0.Wait(); err != nil {
 		return nil, err
 	}
-	if man.Entries == nil {
-		man.Entries = map[string]manifestEntry{}
-	}
-	p := &Plan{client: client, src: src, o: o, trusted: man.Entries, learned: map[string]manifestEntry{}, remote: remote,
-		Pending: pending, journalExists: journalExists}
+	p := &Plan{client: client, src: src, o: o, remote: remote, Pending: pending, journalExists: journalExists}
 
+	// Each goroutine writes only the remote record of its own key (keys are unique), so
+	// the records need no lock; the shared lists do.
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(o.Concurrency)
-	for _, lf := range locals {
+	for i, path := range paths {
+		lf := locals[i]
 		g.Go(func() error {
-			digest := lf.Headers.Digest()
-			up := Upload{Key: lf.Key, Path: lf.Path, Size: lf.Size, MD5: lf.MD5, Headers: lf.Headers, Gzip: lf.Gzip}
-			ro, exists := remote[lf.Key]
+			ri := findRemote(remote, o.Prefix, path)
+			var ro *remoteObject
+			key := ""
+			if ri >= 0 {
+				ro = &remote[ri]
+				ro.local = true
+				key = ro.Key // share the listed key's string
+			} else {
+				key = o.Prefix + path
+			}
 			var reason string
 			learned := false
 			switch {
-			case !exists:
+			case ro == nil:
 				reason = "new"
 			default:
-				md5, hd, known := "", "", false
-				if e, ok := man.Entries[lf.Key]; ok && e.ETag == ro.ETag && e.LastModified == ro.LastModified {
-					md5, hd, known = e.MD5, e.HeaderDigest, true
-				} else if !strings.Contains(ro.ETag, "-") && !lf.Gzip && ro.ETag != lf.MD5 {
+				known := ro.known
+				if !known && !ro.ETag.multipart() && !lf.hs.Gzip && !ro.ETag.isMD5(lf.MD5) {
 					// A single-part plain object's ETag is its MD5 (unless SSE-KMS, where
 					// this costs one redundant upload and then the manifest knows).
 					reason = "content"
 					break
 				}
+				md5, hd := ro.md5, ro.headers
 				if !known {
 					var found bool
+					var md5hex string
 					var err error
-					md5, hd, found, err = headState(gctx, client, o.Bucket, lf.Key)
+					md5hex, hd, found, err = headState(gctx, client, o.Bucket, key)
 					if err != nil {
 						return err
 					}
@@ -162,30 +185,39 @@ func Diff(ctx context.Context, client S3API, src fs.FS, o Options) (*Plan, error
 						reason = "new"
 						break
 					}
+					var ok bool
+					if md5, ok = decodeHex16(md5hex); !ok {
+						// No usable MD5 (a multipart object written by another tool).
+						reason = "content"
+						break
+					}
 					learned = true
 				}
 				switch {
 				case md5 != lf.MD5:
 					reason = "content"
-				case hd != digest:
+				case hd != lf.hs.digest:
 					reason = "headers"
 				}
+			}
+			if reason == "" {
+				// The manifest records the local state of an unchanged key (equal to
+				// the remote one) under the ETag and LastModified listed.
+				ro.unchanged, ro.md5, ro.headers = true, lf.MD5, lf.hs.digest
+				if learned {
+					mu.Lock()
+					p.manifestDirty = true
+					mu.Unlock()
+				}
+				return nil
 			}
 			mu.Lock()
 			defer mu.Unlock()
 			if learned {
 				p.manifestDirty = true
 			}
-			if reason == "" {
-				p.Unchanged = append(p.Unchanged, lf.Key)
-				if learned {
-					p.learned[lf.Key] = manifestEntry{MD5: lf.MD5, HeaderDigest: digest}
-				}
-				return nil
-			}
-			up.Reason = reason
-			up.New = reason == "new"
-			p.Uploads = append(p.Uploads, up)
+			p.Uploads = append(p.Uploads, Upload{Key: key, Path: key[len(o.Prefix):], Size: lf.Size, md5: lf.MD5, hs: lf.hs,
+				Reason: reason, New: reason == "new"})
 			return nil
 		})
 	}
@@ -194,33 +226,48 @@ func Diff(ctx context.Context, client S3API, src fs.FS, o Options) (*Plan, error
 	}
 	o.Logger.Debug("compared", "uploads", len(p.Uploads), "elapsed", time.Since(t0))
 
-	local := make(map[string]bool, len(paths))
-	for _, path := range paths {
-		local[o.Prefix+path] = true
-	}
-	for key := range remote {
-		if !local[key] {
-			if o.NoDelete {
-				p.Kept = append(p.Kept, key)
-			} else {
-				p.Deletes = append(p.Deletes, key)
-			}
+	// The listing is sorted: so are the lists built from it.
+	for i := range remote {
+		switch ro := &remote[i]; {
+		case ro.unchanged:
+			p.Unchanged = append(p.Unchanged, ro.Key)
+		case ro.local:
+		case o.NoDelete:
+			p.Kept = append(p.Kept, ro.Key)
+		default:
+			p.Deletes = append(p.Deletes, ro.Key)
 		}
 	}
-	sort.Strings(p.Deletes)
-	sort.Strings(p.Kept)
-	sort.Strings(p.Unchanged)
-	sort.Slice(p.Uploads, func(i, j int) bool {
-		hi, hj := IsHTML(p.Uploads[i].Key), IsHTML(p.Uploads[j].Key)
-		if hi != hj {
-			return !hi
-		}
-		return p.Uploads[i].Key < p.Uploads[j].Key
-	})
-	if len(man.Entries) != len(p.Unchanged) {
+	sortUploads(p.Uploads)
+	if manEntries != len(p.Unchanged) {
 		p.manifestDirty = true
 	}
 	return p, nil
+}
+
+// sortUploads orders uploads non-HTML first, then HTML, each by key.
+func sortUploads(ups []Upload) {
+	sort.Slice(ups, func(i, j int) bool {
+		hi, hj := IsHTML(ups[i].Key), IsHTML(ups[j].Key)
+		if hi != hj {
+			return !hi
+		}
+		return ups[i].Key < ups[j].Key
+	})
+}
+
+// findUpload returns the index in p.Uploads of key, or -1.
+func (p *Plan) findUpload(key string) int {
+	split := sort.Search(len(p.Uploads), func(i int) bool { return IsHTML(p.Uploads[i].Key) })
+	lo, hi := 0, split
+	if IsHTML(key) {
+		lo, hi = split, len(p.Uploads)
+	}
+	i := lo + sort.Search(hi-lo, func(i int) bool { return p.Uploads[lo+i].Key >= key })
+	if i < hi && p.Uploads[i].Key == key {
+		return i
+	}
+	return -1
 }
 
 // CheckDeletes returns a *DeleteGuardError when the plan deletes more than MaxDeletes.
@@ -240,14 +287,23 @@ func (p *Plan) CheckDeletes() error {
 
 // Result describes the plan as if applied (used for dry runs and guard errors).
 func (p *Plan) Result() Result {
-	r := Result{Deleted: p.Deletes, Unchanged: p.Unchanged, Pending: p.Pending, Kept: p.Kept}
-	for _, u := range p.Uploads {
-		r.Uploaded = append(r.Uploaded, u.Key)
-	}
-	sort.Strings(r.Uploaded)
+	r := Result{Uploaded: p.uploadedKeys(), Deleted: p.Deletes, Unchanged: p.Unchanged, Pending: p.Pending, Kept: p.Kept}
 	r.All = sortedUnion(r.Uploaded, r.Unchanged, r.Kept)
 	r.Changed = sortedUnion(r.Uploaded, r.Deleted, r.Pending)
 	return r
+}
+
+// uploadedKeys returns the keys of the uploads, sorted.
+func (p *Plan) uploadedKeys() []string {
+	if len(p.Uploads) == 0 {
+		return nil
+	}
+	keys := make([]string, len(p.Uploads))
+	for i, u := range p.Uploads {
+		keys[i] = u.Key
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // Changed is the set of keys the plan changes, plus the journal's pending keys.

@@ -19,9 +19,11 @@
 //     not there yet or any more;
 //   - deletes above MaxDeletes fail the whole sync before anything is written.
 //
-// Memory is bounded by the number of keys (a few hundred bytes each), never by file
-// sizes: files are streamed, gzip output larger than a few MiB goes through a temporary
-// file, and multipart uploads read parts through io.ReaderAt when the source has one.
+// Memory is bounded by the number of keys (a fixed-size record and the key string each:
+// about 200 bytes a key, no maps), never by file sizes: files are streamed, the manifest
+// is decoded and written as a stream, gzip output larger than a few MiB goes through a
+// temporary file, and multipart uploads read parts through io.ReaderAt when the source
+// has one.
 package sitesync
 
 import (
@@ -31,7 +33,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
@@ -226,17 +228,20 @@ func IsHTML(key string) bool {
 	return strings.HasSuffix(k, ".html") || strings.HasSuffix(k, ".htm")
 }
 
+// sortedUnion merges lists into one sorted list without duplicates (nil when empty). It
+// sorts one concatenation rather than building a set: no per-key map entries.
 func sortedUnion(lists ...[]string) []string {
-	seen := map[string]bool{}
-	var out []string
+	n := 0
 	for _, l := range lists {
-		for _, k := range l {
-			if !seen[k] {
-				seen[k] = true
-				out = append(out, k)
-			}
-		}
+		n += len(l)
 	}
-	sort.Strings(out)
-	return out
+	if n == 0 {
+		return nil
+	}
+	out := make([]string, 0, n)
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	slices.Sort(out)
+	return slices.Clip(slices.Compact(out))
 }

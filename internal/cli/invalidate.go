@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/edgeflush/edgeflush/internal/invalidation"
+	"github.com/edgeflush/edgeflush/internal/invalidation/budget"
 	"github.com/edgeflush/edgeflush/internal/planner"
 )
 
@@ -96,7 +97,74 @@ type invalidationReport struct {
 // invalidateOutput is the JSON document printed by invalidate and wait.
 type invalidateOutput struct {
 	DryRun        bool                 `json:"dryRun,omitempty"`
+	InProgress    *inProgressReport    `json:"inProgress,omitempty"`
 	Invalidations []invalidationReport `json:"invalidations"`
+}
+
+// inProgressReport is what --changed/--all found in progress on the distributions
+// (also in a dry run: the lookup only reads) and the budget it planned with.
+type inProgressReport struct {
+	FreeWildcards      int                      `json:"freeWildcards"` // on every distribution
+	FreeExact          int                      `json:"freeExact"`
+	RequestedPaths     int                      `json:"requestedPaths"`
+	RequestedWildcards int                      `json:"requestedWildcards"`
+	MaxPaths           int                      `json:"maxPaths"` // the budget planned with
+	MaxWildcards       int                      `json:"maxWildcards"`
+	Capped             bool                     `json:"capped"`
+	Invalidations      []inProgressInvalidation `json:"invalidations"`
+}
+
+type inProgressInvalidation struct {
+	Distribution string `json:"distribution"`
+	ID           string `json:"id"`
+	Wildcards    int    `json:"wildcards"`
+	Exact        int    `json:"exact"`
+}
+
+// text is the report's line in the text output, e.g. "in progress: 1 invalidation
+// (E1/I1: 12 wildcard, 0 exact paths); free on every distribution: 3 wildcard, 3000
+// exact paths; planned with at most 30 paths, 3 wildcards (10 asked)".
+func (r *inProgressReport) text() string {
+	var b strings.Builder
+	if len(r.Invalidations) == 0 {
+		b.WriteString("in progress: none")
+	} else {
+		fmt.Fprintf(&b, "in progress: %d invalidations (", len(r.Invalidations))
+		for i, inv := range r.Invalidations {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "%s/%s: %d wildcard, %d exact paths", inv.Distribution, inv.ID, inv.Wildcards, inv.Exact)
+		}
+		b.WriteString(")")
+	}
+	fmt.Fprintf(&b, "; free on every distribution: %d wildcard, %d exact paths; planned with at most %d paths, %d wildcards",
+		r.FreeWildcards, r.FreeExact, r.MaxPaths, r.MaxWildcards)
+	if r.Capped {
+		fmt.Fprintf(&b, " (%d paths, %d wildcards asked)", r.RequestedPaths, r.RequestedWildcards)
+	}
+	return b.String()
+}
+
+func newInProgressReport(r budget.Report) *inProgressReport {
+	out := &inProgressReport{
+		FreeWildcards: r.Room.Wildcards, FreeExact: r.Room.Exact,
+		RequestedPaths: r.RequestedPaths, RequestedWildcards: r.RequestedWildcards,
+		MaxPaths: r.MaxPaths, MaxWildcards: r.MaxWildcards, Capped: r.Capped(),
+		Invalidations: []inProgressInvalidation{},
+	}
+	for _, inv := range r.Room.Busy() {
+		i := inProgressInvalidation{Distribution: inv.DistributionID, ID: inv.ID}
+		for _, p := range inv.Paths {
+			if invalidation.IsWildcard(p) {
+				i.Wildcards++
+			} else {
+				i.Exact++
+			}
+		}
+		out.Invalidations = append(out.Invalidations, i)
+	}
+	return out
 }
 
 func (a *app) runInvalidate(ctx context.Context, cmd *cobra.Command, o *invalidateOptions) error {
@@ -127,7 +195,7 @@ func (a *app) runInvalidate(ctx context.Context, cmd *cobra.Command, o *invalida
 	if stdinUsers > 1 {
 		return usageErrorf("only one of --paths-from, --changed and --all can read stdin (-)")
 	}
-	paths, err := a.invalidationPaths(cmd, o)
+	paths, inProgress, err := a.invalidationPaths(ctx, cmd, o, dists)
 	if err != nil {
 		return err
 	}
@@ -138,14 +206,14 @@ func (a *app) runInvalidate(ctx context.Context, cmd *cobra.Command, o *invalida
 		// An empty change set or an empty --paths-from file means there is nothing to
 		// do; defaulting to "/*" here would evict the whole cache for nothing.
 		if o.output == "json" {
-			return writeJSON(a.stdout, invalidateOutput{DryRun: o.dryRun, Invalidations: []invalidationReport{}})
+			return writeJSON(a.stdout, invalidateOutput{DryRun: o.dryRun, InProgress: inProgress, Invalidations: []invalidationReport{}})
 		}
 		_, err := fmt.Fprintln(a.stdout, "nothing to invalidate: no paths")
 		return err
 	}
 
 	if o.dryRun {
-		out := invalidateOutput{DryRun: true}
+		out := invalidateOutput{DryRun: true, InProgress: inProgress}
 		for _, d := range dists {
 			out.Invalidations = append(out.Invalidations, invalidationReport{Distribution: d, Status: "DryRun", Paths: paths})
 		}
@@ -160,7 +228,7 @@ func (a *app) runInvalidate(ctx context.Context, cmd *cobra.Command, o *invalida
 	if token == "" {
 		token = randomToken()
 	}
-	out := invalidateOutput{}
+	out := invalidateOutput{InProgress: inProgress}
 	var failures []error
 	created := 0
 	for _, d := range dists {
@@ -193,13 +261,15 @@ func (a *app) runInvalidate(ctx context.Context, cmd *cobra.Command, o *invalida
 }
 
 // invalidationPaths gathers the prepared (validated, encoded, deduplicated) paths from
-// --path, --paths-from and the planner; "/*" when no source is given at all.
-func (a *app) invalidationPaths(cmd *cobra.Command, o *invalidateOptions) ([]string, error) {
+// --path, --paths-from and the planner; "/*" when no source is given at all. The
+// planner's budget is capped by what is free on every distribution in dists (the
+// returned report says what was found; nil without --changed).
+func (a *app) invalidationPaths(ctx context.Context, cmd *cobra.Command, o *invalidateOptions, dists []string) ([]string, *inProgressReport, error) {
 	raw := append([]string(nil), o.paths...)
 	if o.pathsFrom != "" {
 		lines, err := a.readLineFile(o.pathsFrom)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		raw = append(raw, lines...)
 	}
@@ -209,26 +279,26 @@ func (a *app) invalidationPaths(cmd *cobra.Command, o *invalidateOptions) ([]str
 	}
 	prepared, err := invalidation.PreparePaths(raw)
 	if err != nil {
-		return nil, &usageError{err}
+		return nil, nil, &usageError{err}
 	}
 	if o.changedFile == "" {
-		return prepared, nil
+		return prepared, nil, nil
 	}
 	switch {
 	case o.maxPaths < 1:
-		return nil, usageErrorf("--max-paths must be at least 1, not %d", o.maxPaths)
+		return nil, nil, usageErrorf("--max-paths must be at least 1, not %d", o.maxPaths)
 	case o.maxWildcards < planner.NoWildcards:
-		return nil, usageErrorf("--max-wildcards must be at least 0, not %d", o.maxWildcards)
+		return nil, nil, usageErrorf("--max-wildcards must be at least 0, not %d", o.maxWildcards)
 	}
 	// Keys are read as `edgeflush plan` reads them (verbatim but for blank lines), so
 	// both commands plan the same paths.
 	changed, err := a.readKeyFile(o.changedFile)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	all, err := a.readKeyFile(o.allFile)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	wild := o.maxWildcards
 	if wild <= 0 {
@@ -236,23 +306,71 @@ func (a *app) invalidationPaths(cmd *cobra.Command, o *invalidateOptions) ([]str
 		// max-wildcards key of the config file, so they accept the same values.
 		wild = planner.NoWildcards
 	}
-	res, err := planner.Plan(planner.Input{
+	in := planner.Input{
 		All: all, Changed: changed,
 		MaxPaths: o.maxPaths, MaxWildcards: wild,
 		IndexDocument: o.indexDocument, DirWithoutSlash: o.dirWithoutSlash,
-	})
+	}
+	// The invalidations in progress are looked up in a dry run too: the lookup only
+	// reads, and a dry run should show the paths a real run would send.
+	cf, err := a.cloudFront(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	res, rep, err := budget.Plan(ctx, cf, dists, in, prepared)
+	var inProgress *inProgressReport
+	if rep.RequestedPaths > 0 {
+		inProgress = newInProgressReport(rep)
+	}
 	if err != nil {
 		var ie *planner.InputError
-		if errors.Is(err, planner.ErrInfeasible) {
-			return nil, usageErrorf("plan paths: %v; raise --max-paths or allow wildcards", err)
+		var be *budget.BusyError
+		switch {
+		case errors.As(err, &be):
+			return nil, inProgress, busyError(be)
+		case errors.Is(err, planner.ErrInfeasible):
+			return nil, nil, usageErrorf("plan paths: %v; raise --max-paths or allow wildcards", err)
+		case errors.As(err, &ie):
+			return nil, nil, &usageError{fmt.Errorf("plan paths: %w", err)}
+		case invalidation.Classify(err) != invalidation.KindOther:
+			return nil, nil, explain("plan paths: look up the invalidations in progress", err)
 		}
-		if errors.As(err, &ie) {
-			return nil, &usageError{fmt.Errorf("plan paths: %w", err)}
-		}
-		return nil, fmt.Errorf("plan paths: %w", err)
+		return nil, nil, fmt.Errorf("plan paths: %w", err)
 	}
 	// Planned paths are already encoded: merge them without encoding them again.
-	return dedupe(append(res.Paths, prepared...)), nil
+	return dedupe(append(res.Paths, prepared...)), inProgress, nil
+}
+
+// busyError tells a person what holds the room and how to wait for it.
+func busyError(be *budget.BusyError) error {
+	msg := "plan paths: " + be.Error()
+	if oldest, ok := be.Oldest(); ok {
+		msg += fmt.Sprintf("; wait for them (edgeflush wait --distribution %s --id %s) and run again, or raise --max-paths", oldest.DistributionID, oldest.ID)
+	}
+	return &explainedError{msg: msg, err: be}
+}
+
+// planWithinInProgress is planner.Plan with the budget capped by the invalidations in
+// progress on every distribution in dists (none: planner.Plan itself), so that the
+// planned batch is accepted now; see budget.Plan. `edgeflush deploy` calls it in place
+// of planner.Plan.
+func (a *app) planWithinInProgress(ctx context.Context, dists []string, in planner.Input) (planner.Result, error) {
+	if len(dists) == 0 {
+		return planner.Plan(in)
+	}
+	cf, err := a.cloudFront(ctx)
+	if err != nil {
+		return planner.Result{}, err
+	}
+	res, _, err := budget.Plan(ctx, cf, dists, in, nil)
+	var be *budget.BusyError
+	switch {
+	case errors.As(err, &be):
+		return res, busyError(be)
+	case err != nil && invalidation.Classify(err) != invalidation.KindOther:
+		return res, explain("look up the invalidations in progress", err)
+	}
+	return res, err
 }
 
 // waitAll waits for every created invalidation in reports (updating them in place)
@@ -315,6 +433,11 @@ func (a *app) printInvalidations(format string, out invalidateOutput) error {
 	w := bufio.NewWriter(a.stdout)
 	if out.DryRun {
 		fmt.Fprintln(w, "dry run: nothing created")
+	}
+	if ip := out.InProgress; ip != nil && (out.DryRun || ip.Capped) {
+		// In a dry run always, to show that the budget came from a lookup; otherwise
+		// only when what is in progress changed the plan.
+		fmt.Fprintln(w, ip.text())
 	}
 	for _, r := range out.Invalidations {
 		id := r.ID

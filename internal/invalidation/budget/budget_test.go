@@ -68,8 +68,8 @@ func occupy(t *testing.T, c *cloudfront.Client, dist string, wildcards, exact in
 
 // site has 12 directories with distinct first letters whose 3 pages all changed, and
 // one unchanged page: a wildcard per directory evicts nothing and saves 2 paths, so
-// the best plan within 30 paths uses every wildcard it may (from 2 on; none is
-// infeasible), and "/*" costs the unchanged page.
+// the best plan within 30 paths uses every wildcard it may from 3 on (with 1 or 2,
+// only "/*" fits, which costs the unchanged page; with none, no plan fits).
 func site() planner.Input {
 	all := []string{"zz.html"}
 	var changed []string

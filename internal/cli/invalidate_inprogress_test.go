@@ -1,0 +1,226 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
+
+	"github.com/edgeflush/edgeflush/internal/invalidation"
+	"github.com/edgeflush/edgeflush/internal/planner"
+	"github.com/edgeflush/edgeflush/internal/testkit"
+)
+
+// busySite writes all.txt and changed.txt for 12 directories with distinct first
+// letters whose 3 pages all changed, next to one unchanged page: within 30 paths the
+// best plan uses every wildcard it may, each evicting nothing, when it may use at
+// least 3 (with fewer, only "/*" fits).
+func busySite(t *testing.T) (all, changed string) {
+	t.Helper()
+	allKeys := []string{"zz.html"}
+	var ch []string
+	for d := range 12 {
+		for p := range 3 {
+			k := fmt.Sprintf("%c/p%d.html", 'a'+d, p)
+			allKeys = append(allKeys, k)
+			ch = append(ch, k)
+		}
+	}
+	writeFile(t, "all.txt", strings.Join(allKeys, "\n")+"\n")
+	writeFile(t, "changed.txt", strings.Join(ch, "\n")+"\n")
+	return "all.txt", "changed.txt"
+}
+
+// busyProxy starts the realism proxy (invalidations in progress for an hour) in front
+// of the shared moto and points Main's CloudFront calls at it.
+func busyProxy(t *testing.T) (*testkit.CloudFront, *cloudfront.Client) {
+	t.Helper()
+	m := moto(t)
+	cf := testkit.StartCloudFront(t, m.URL, testkit.CloudFrontOptions{CompleteAfter: time.Hour})
+	useMoto(t, cf.URL)
+	cfg, err := testkit.SDKConfig(context.Background(), cf.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cf, cloudfront.NewFromConfig(cfg)
+}
+
+func occupy(t *testing.T, c *cloudfront.Client, dist string, wildcards, exact int) invalidation.Invalidation {
+	t.Helper()
+	var paths []string
+	for i := range wildcards {
+		paths = append(paths, fmt.Sprintf("/busy%d/*", i))
+	}
+	for i := range exact {
+		paths = append(paths, fmt.Sprintf("/busy%d.html", i))
+	}
+	inv, err := invalidation.Create(context.Background(), c, dist, paths, invalidation.CallerReference(t.Name(), dist, time.Now().String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inv
+}
+
+func countWildcards(paths []string) int {
+	n := 0
+	for _, p := range paths {
+		if invalidation.IsWildcard(p) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestInvalidateChangedCapsWildcardsByInProgress(t *testing.T) {
+	cf, c := busyProxy(t)
+	d1, d2 := testkit.CreateDistribution(t, cf.URL), testkit.CreateDistribution(t, cf.URL)
+	all, changed := busySite(t)
+	busy := occupy(t, c, d2, 12, 1) // 3 wildcards free on d2, 15 on d1
+	occupy(t, c, d1, 5, 0)
+
+	r := edgeflush(t, "", "invalidate", "--distribution", d1, "--distribution", d2, "--changed", changed, "--all", all, "--output", "json")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	out := decode(t, r.stdout)
+	ip := out.InProgress
+	if ip == nil || !ip.Capped || ip.FreeWildcards != 3 || ip.MaxWildcards != 3 || ip.RequestedWildcards != planner.DefaultMaxWildcards || len(ip.Invalidations) != 2 {
+		t.Fatalf("inProgress %+v", ip)
+	}
+	if len(out.Invalidations) != 2 {
+		t.Fatalf("invalidations %+v", out.Invalidations)
+	}
+	for _, inv := range out.Invalidations {
+		if inv.ID == "" || countWildcards(inv.Paths) != 3 || len(inv.Paths) != 30 {
+			t.Errorf("%s: %d paths, %d wildcards, id %q: want 30 paths with the 3 free wildcards", inv.Distribution, len(inv.Paths), countWildcards(inv.Paths), inv.ID)
+		}
+	}
+	if n := cf.Creations(d2); n != 2 || cf.FaultsServed(0) != 0 {
+		t.Errorf("%d creations on %s", n, d2)
+	}
+
+	r = edgeflush(t, "", "invalidate", "--distribution", d2, "--changed", changed, "--all", all, "--path", "/extra.html")
+	// d2 now holds 15 wildcards: 36 pages in 30 paths is impossible without one.
+	wantFailure(t, r, 1, "fits what CloudFront has free now", busy.ID, "edgeflush wait --distribution "+d2+" --id "+busy.ID)
+	if n := cf.Creations(d2); n != 2 {
+		t.Errorf("a refused plan created an invalidation: %d", n)
+	}
+}
+
+func TestInvalidateChangedWithoutFreeWildcards(t *testing.T) {
+	cf, c := busyProxy(t)
+	d := testkit.CreateDistribution(t, cf.URL)
+	occupy(t, c, d, 15, 0)
+	writeFile(t, "all.txt", "a.html\nb.html\nc/d.html\nc/e.html\n")
+	writeFile(t, "changed.txt", "a.html\nc/d.html\nc/e.html\n")
+
+	// Exact paths suffice: planned with none, created at once.
+	r := edgeflush(t, "", "invalidate", "--distribution", d, "--changed", "changed.txt", "--all", "all.txt")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "free on every distribution: 0 wildcard") || strings.Contains(r.stdout, "*") {
+		t.Errorf("output %q: want the in-progress line and no wildcard", r.stdout)
+	}
+	if !strings.Contains(r.stdout, " 3 paths\n") || cf.Creations(d) != 2 {
+		t.Errorf("output %q, %d creations", r.stdout, cf.Creations(d))
+	}
+
+	// Over the path budget without wildcards: a failure (exit 1, not usage) naming
+	// what is in progress; then, once it completes, the same command works.
+	r = edgeflush(t, "", "invalidate", "--distribution", d, "--changed", "changed.txt", "--all", "all.txt", "--max-paths", "2")
+	wantFailure(t, r, 1, "in progress", "edgeflush wait --distribution "+d)
+	cf.Complete(d, "")
+	r = edgeflush(t, "", "invalidate", "--distribution", d, "--changed", "changed.txt", "--all", "all.txt", "--max-paths", "2")
+	if r.code != 0 || !strings.Contains(r.stdout, "/c/*") {
+		t.Errorf("after completion: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestInvalidateDryRunLooksUpInProgress(t *testing.T) {
+	cf, c := busyProxy(t)
+	d := testkit.CreateDistribution(t, cf.URL)
+	busy := occupy(t, c, d, 12, 2)
+	all, changed := busySite(t)
+	lists := cf.Requests(testkit.OpListInvalidations)
+
+	r := edgeflush(t, "", "invalidate", "--distribution", d, "--changed", changed, "--all", all, "--dry-run")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	want := fmt.Sprintf("in progress: 1 invalidations (%s/%s: 12 wildcard, 2 exact paths); free on every distribution: 3 wildcard, 2998 exact paths; planned with at most 30 paths, 3 wildcards (30 paths, 10 wildcards asked)\n", d, busy.ID)
+	if !strings.HasPrefix(r.stdout, "dry run: nothing created\n"+want) {
+		t.Errorf("dry run output:\n%s\nwant it to start with the in-progress line:\n%s", r.stdout, want)
+	}
+	if countWildcards(strings.Fields(r.stdout)) != 3 {
+		t.Errorf("dry run plans %d wildcards, want 3", countWildcards(strings.Fields(r.stdout)))
+	}
+	if cf.Requests(testkit.OpListInvalidations) == lists || cf.Creations(d) != 1 {
+		t.Errorf("dry run: %d lists, %d creations", cf.Requests(testkit.OpListInvalidations)-lists, cf.Creations(d))
+	}
+
+	// Nothing in progress: the line says so, and the full budget is used.
+	cf.Complete(d, "")
+	r = edgeflush(t, "", "invalidate", "--distribution", d, "--changed", changed, "--all", all, "--dry-run")
+	if !strings.Contains(r.stdout, "in progress: none; free on every distribution: 15 wildcard, 3000 exact paths; planned with at most 30 paths, 10 wildcards\n") {
+		t.Errorf("idle dry run: %q", r.stdout)
+	}
+	// Without --changed there is no plan and no lookup.
+	lists = cf.Requests(testkit.OpListInvalidations)
+	r = edgeflush(t, "", "invalidate", "--distribution", d, "--path", "/x", "--dry-run", "--output", "json")
+	if r.code != 0 || decode(t, r.stdout).InProgress != nil || cf.Requests(testkit.OpListInvalidations) != lists {
+		t.Errorf("explicit paths: %q %q", r.stdout, r.stderr)
+	}
+}
+
+func TestInvalidateLookupFailure(t *testing.T) {
+	cf, _ := busyProxy(t)
+	d := testkit.CreateDistribution(t, cf.URL)
+	all, changed := busySite(t)
+	cf.InjectOp(testkit.OpListInvalidations, testkit.FaultAccessDenied, 1)
+	r := edgeflush(t, "", "invalidate", "--distribution", d, "--changed", changed, "--all", all)
+	wantFailure(t, r, 1, "look up the invalidations in progress", "AccessDenied", "cloudfront:ListInvalidations")
+	if cf.Creations(d) != 0 {
+		t.Error("created after a failed lookup")
+	}
+}
+
+// TestPlanWithinInProgress covers the helper `edgeflush deploy` calls in place of
+// planner.Plan.
+func TestPlanWithinInProgress(t *testing.T) {
+	cf, c := busyProxy(t)
+	d := testkit.CreateDistribution(t, cf.URL)
+	a := newApp(strings.NewReader(""), io.Discard, io.Discard)
+	in := planner.Input{All: []string{"x.html"}, IndexDocument: "-"}
+	for d := range 12 {
+		for p := range 3 {
+			k := fmt.Sprintf("%c/p%d.html", 'a'+d, p)
+			in.All = append(in.All, k)
+			in.Changed = append(in.Changed, k)
+		}
+	}
+	ctx := context.Background()
+
+	res, err := a.planWithinInProgress(ctx, []string{d}, in)
+	if err != nil || res.Wildcards != planner.DefaultMaxWildcards {
+		t.Fatalf("idle: %v, %d wildcards", err, res.Wildcards)
+	}
+	occupy(t, c, d, 11, 0)
+	if res, err = a.planWithinInProgress(ctx, []string{d}, in); err != nil || res.Wildcards != 4 {
+		t.Errorf("11 in progress: %v, %d wildcards, want 4", err, res.Wildcards)
+	}
+	// No distribution: the plain plan, no lookup.
+	lists := cf.Requests(testkit.OpListInvalidations)
+	if res, err = a.planWithinInProgress(ctx, nil, in); err != nil || res.Wildcards != planner.DefaultMaxWildcards || cf.Requests(testkit.OpListInvalidations) != lists {
+		t.Errorf("no distribution: %v, %d wildcards", err, res.Wildcards)
+	}
+	busy := occupy(t, c, d, 4, 0)
+	_, err = a.planWithinInProgress(ctx, []string{d}, in)
+	if err == nil || !strings.Contains(err.Error(), busy.ID) || !strings.Contains(err.Error(), "edgeflush wait") {
+		t.Errorf("full: %v", err)
+	}
+}

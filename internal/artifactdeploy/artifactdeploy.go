@@ -24,10 +24,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/edgeflush/edgeflush/internal/awsconf"
 	"github.com/edgeflush/edgeflush/internal/codepipeline"
+	"github.com/edgeflush/edgeflush/internal/invalidation/budget"
 	"github.com/edgeflush/edgeflush/internal/planner"
 	"github.com/edgeflush/edgeflush/internal/siteconfig"
 	"github.com/edgeflush/edgeflush/internal/sitesync"
@@ -110,7 +112,8 @@ func (d *Deployer) Deploy(ctx context.Context, req codepipeline.DeployRequest) (
 	if len(res.Changed) == 0 {
 		return out, nil
 	}
-	plan, err := planner.Plan(planner.Input{All: res.All, Changed: res.Changed, MaxPaths: p.MaxPaths})
+	plan, rep, err := d.plan(ctx, log, cloudfront.NewFromConfig(siteCfg), p.DistributionIDs,
+		planner.Input{All: res.All, Changed: res.Changed, MaxPaths: p.MaxPaths})
 	if err != nil {
 		var ie *planner.InputError
 		if errors.As(err, &ie) {
@@ -120,8 +123,32 @@ func (d *Deployer) Deploy(ctx context.Context, req codepipeline.DeployRequest) (
 	}
 	out.Paths = plan.Paths
 	log.Info("deploy planned", slog.Int("changed", len(res.Changed)), slog.Int("pending", len(res.Pending)),
-		slog.Int("paths", len(plan.Paths)), slog.Int("collateral", plan.Collateral))
+		slog.Int("paths", len(plan.Paths)), slog.Int("wildcards", plan.Wildcards), slog.Int("collateral", plan.Collateral),
+		slog.Int("max_wildcards", rep.MaxWildcards), slog.Bool("capped_by_in_progress", rep.Capped()))
 	return out, nil
+}
+
+// plan plans the invalidation within the wildcard (and exact) paths free on every
+// distribution (budget.Plan), so that CloudFront accepts it at once. When the
+// invalidations in progress leave no room for any plan, or cannot be listed, it plans
+// with the budget as asked instead: the handler then keeps the creation pending while
+// CloudFront answers TooManyInvalidationsInProgress, until they complete or
+// MaxWaitMinutes runs out, which beats failing a deploy whose upload already happened.
+func (d *Deployer) plan(ctx context.Context, log *slog.Logger, api budget.API, dists []string, in planner.Input) (planner.Result, budget.Report, error) {
+	res, rep, err := budget.Plan(ctx, api, dists, in, nil)
+	var busy *budget.BusyError
+	var lookup *budget.LookupError
+	switch {
+	case errors.As(err, &busy):
+		log.Warn("no plan fits what CloudFront has free now; planning as asked, the invalidation will wait for room",
+			slog.String("in_progress", busy.Report.Room.Describe()))
+	case errors.As(err, &lookup):
+		log.Warn("cannot list the invalidations in progress; planning as asked", slog.String("error", lookup.Err.Error()))
+	default:
+		return res, rep, err
+	}
+	res, err = planner.Plan(in)
+	return res, budget.Report{}, err
 }
 
 // download streams the artifact into a temporary file and returns its name.

@@ -5,16 +5,22 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/edgeflush/edgeflush/internal/awsconf"
 	"github.com/edgeflush/edgeflush/internal/codepipeline"
+	"github.com/edgeflush/edgeflush/internal/invalidation"
 	"github.com/edgeflush/edgeflush/internal/testkit"
 )
 
@@ -177,5 +183,146 @@ func TestDeployWithRole(t *testing.T) {
 	res, err := e.d.Deploy(ctx, request("job-role", loc, codepipeline.Params{RoleARN: "arn:aws:iam::123456789012:role/site-deployer", ExternalID: "ext"}))
 	if err != nil || res.Uploaded != 1 {
 		t.Fatalf("deploy with role: %+v %v", res, err)
+	}
+}
+
+// setupWithProxy is setup with CloudFront behind the realism proxy (invalidations in
+// progress for an hour), reached through AWS_ENDPOINT_URL_CLOUDFRONT as in the Lambda.
+func setupWithProxy(t *testing.T) (env, *testkit.CloudFront, *cloudfront.Client, *bytes.Buffer) {
+	m := testkit.StartMoto(t)
+	cf := testkit.StartCloudFront(t, m.URL, testkit.CloudFrontOptions{CompleteAfter: time.Hour})
+	// The configuration comes from the environment as in the function (awsconf.Load),
+	// so that the CloudFront endpoint differs from the others.
+	for _, kv := range m.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	t.Setenv("AWS_ENDPOINT_URL_CLOUDFRONT", cf.URL)
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	cfg, err := awsconf.Load(context.Background(), awsconf.Options{MaxAttempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := awsconf.NewS3(cfg)
+	for _, b := range []string{"artifacts", "site"} {
+		if _, err := client.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var logs bytes.Buffer
+	d := &Deployer{Config: cfg, TempDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	return env{client: client, d: d}, cf, cloudfront.NewFromConfig(cfg), &logs
+}
+
+func occupy(t *testing.T, c *cloudfront.Client, dist string, wildcards int) invalidation.Invalidation {
+	t.Helper()
+	var paths []string
+	for i := range wildcards {
+		paths = append(paths, fmt.Sprintf("/busy%d/*", i))
+	}
+	inv, err := invalidation.Create(context.Background(), c, dist, paths, invalidation.CallerReference(t.Name(), dist, time.Now().String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inv
+}
+
+func wildcardsIn(paths []string) int {
+	n := 0
+	for _, p := range paths {
+		if invalidation.IsWildcard(p) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestDeployPlansWithinTheWildcardsFree(t *testing.T) {
+	ctx := context.Background()
+	e, cf, c, logs := setupWithProxy(t)
+	d1, d2 := testkit.CreateDistribution(t, cf.URL), testkit.CreateDistribution(t, cf.URL)
+	occupy(t, c, d1, 3)
+	busy := occupy(t, c, d2, 15) // no wildcard free on d2
+	p := codepipeline.Params{DistributionIDs: []string{d1, d2}}
+
+	// Everything is new: "/*" would do, but d2 has no wildcard free, so the 5 files'
+	// URLs are named exactly.
+	loc := e.put(t, "a1.zip", zipOf(t, v1))
+	res, err := e.d.Deploy(ctx, request("job-1", loc, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wildcardsIn(res.Paths) != 0 || len(res.Paths) < 5 {
+		t.Fatalf("paths %v with no wildcard free: want exact paths only", res.Paths)
+	}
+	if cf.Requests(testkit.OpListInvalidations) < 2 {
+		t.Errorf("%d list calls for 2 distributions", cf.Requests(testkit.OpListInvalidations))
+	}
+	for _, d := range []string{d1, d2} {
+		if _, err := invalidation.Create(ctx, c, d, res.Paths, invalidation.CallerReference("job-1", d)); err != nil {
+			t.Errorf("the planned paths are refused on %s: %v", d, err)
+		}
+	}
+	if !strings.Contains(logs.String(), "capped_by_in_progress=true") {
+		t.Errorf("log does not say the plan was capped:\n%s", logs.String())
+	}
+
+	// Once d2's invalidation completes, wildcards are free again: every file changed
+	// is "/*" again.
+	cf.Complete(d2, busy.ID)
+	v2 := map[string]string{}
+	for k, v := range v1 {
+		if k != ".edgeflush.yaml" {
+			v += " v2"
+		}
+		v2[k] = v
+	}
+	res, err = e.d.Deploy(ctx, request("job-2", e.put(t, "a2.zip", zipOf(t, v2)), p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Uploaded != 5 || strings.Join(res.Paths, " ") != "/*" {
+		t.Errorf("everything changed with room free: %+v, want /*", res)
+	}
+}
+
+func TestDeployFallsBackWhenNothingFits(t *testing.T) {
+	ctx := context.Background()
+	e, cf, c, logs := setupWithProxy(t)
+	d := testkit.CreateDistribution(t, cf.URL)
+	busy := occupy(t, c, d, 15)
+	site := map[string]string{}
+	for i := range 12 {
+		site[fmt.Sprintf("p%02d/index.html", i)] = "x"
+	}
+	loc := e.put(t, "many.zip", zipOf(t, site))
+	// 12 pages (24 URLs) in 4 paths need a wildcard, and none is free: planned as
+	// asked, for the handler to create once room frees up, with a warning.
+	res, err := e.d.Deploy(ctx, request("job-many", loc, codepipeline.Params{DistributionIDs: []string{d}, MaxPaths: 4}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Paths) == 0 || len(res.Paths) > 4 || wildcardsIn(res.Paths) == 0 {
+		t.Errorf("paths %v: want the plan as asked (wildcards, at most 4)", res.Paths)
+	}
+	if !strings.Contains(logs.String(), "no plan fits what CloudFront has free now") || !strings.Contains(logs.String(), busy.ID) {
+		t.Errorf("no warning naming %s:\n%s", busy.ID, logs.String())
+	}
+
+	// A failed lookup does not fail the deploy either.
+	logs.Reset()
+	cf.InjectOp(testkit.OpListInvalidations, testkit.FaultAccessDenied, 1)
+	site["p00/index.html"] = "y"
+	loc = e.put(t, "many2.zip", zipOf(t, site))
+	res, err = e.d.Deploy(ctx, request("job-denied", loc, codepipeline.Params{DistributionIDs: []string{d}, MaxPaths: 4}))
+	if err != nil || len(res.Paths) == 0 {
+		t.Fatalf("lookup denied: %+v %v", res, err)
+	}
+	if !strings.Contains(logs.String(), "cannot list the invalidations in progress") || !strings.Contains(logs.String(), "AccessDenied") {
+		t.Errorf("no warning for the failed lookup:\n%s", logs.String())
+	}
+	if cf.FaultsServed(testkit.FaultAccessDenied) != 1 {
+		t.Errorf("the lookup did not go through the proxy")
 	}
 }

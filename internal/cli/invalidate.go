@@ -332,8 +332,8 @@ func (a *app) invalidationPaths(ctx context.Context, cmd *cobra.Command, o *inva
 			return nil, nil, usageErrorf("plan paths: %v; raise --max-paths or allow wildcards", err)
 		case errors.As(err, &ie):
 			return nil, nil, &usageError{fmt.Errorf("plan paths: %w", err)}
-		case invalidation.Classify(err) != invalidation.KindOther:
-			return nil, nil, explain("plan paths: look up the invalidations in progress", err)
+		case errors.As(err, new(*budget.LookupError)):
+			return nil, nil, explain("plan paths: look up the invalidations in progress", errors.Unwrap(err))
 		}
 		return nil, nil, fmt.Errorf("plan paths: %w", err)
 	}
@@ -367,8 +367,8 @@ func (a *app) planWithinInProgress(ctx context.Context, dists []string, in plann
 	switch {
 	case errors.As(err, &be):
 		return res, busyError(be)
-	case err != nil && invalidation.Classify(err) != invalidation.KindOther:
-		return res, explain("look up the invalidations in progress", err)
+	case errors.As(err, new(*budget.LookupError)):
+		return res, explain("look up the invalidations in progress", errors.Unwrap(err))
 	}
 	return res, err
 }

@@ -15,6 +15,9 @@ import (
 	"github.com/edgeflush/edgeflush/internal/planner"
 )
 
+// API is what Plan calls: invalidation.ListAPI (*cloudfront.Client implements it).
+type API = invalidation.ListAPI
+
 // Report says what the lookup found and which budget the plan used.
 type Report struct {
 	// Room is what was free on every distribution, after the extra paths.
@@ -66,12 +69,21 @@ func (e *BusyError) Oldest() (invalidation.Invalidation, bool) {
 	return best, found
 }
 
+// LookupError is returned when the invalidations in progress could not be listed
+// (no plan was made): callers may plan without the cap, or stop.
+type LookupError struct{ Err error }
+
+func (e *LookupError) Error() string {
+	return "look up the invalidations in progress: " + e.Err.Error()
+}
+func (e *LookupError) Unwrap() error { return e.Err }
+
 // Plan plans in with its budget capped by the room CloudFront has on every
 // distribution in dists, less the extra (already prepared) paths that will go in the
 // same invalidation. With no distribution it is planner.Plan(in). Budget errors of in
 // itself (negative values) are the planner's *InputError, as without the lookup.
 // When the capped budget admits no plan, the error is a *BusyError wrapping the
-// planner's ErrInfeasible.
+// planner's ErrInfeasible; when the lookup fails, a *LookupError.
 func Plan(ctx context.Context, api invalidation.ListAPI, dists []string, in planner.Input, extra []string) (planner.Result, Report, error) {
 	var rep Report
 	if len(dists) == 0 || in.MaxPaths < 0 || in.MaxWildcards < planner.NoWildcards {
@@ -80,7 +92,7 @@ func Plan(ctx context.Context, api invalidation.ListAPI, dists []string, in plan
 	}
 	room, err := invalidation.RoomOn(ctx, api, dists)
 	if err != nil {
-		return planner.Result{}, rep, fmt.Errorf("look up the invalidations in progress: %w", err)
+		return planner.Result{}, rep, &LookupError{Err: err}
 	}
 	for _, p := range extra {
 		if invalidation.IsWildcard(p) {

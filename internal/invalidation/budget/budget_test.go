@@ -215,7 +215,9 @@ func TestPlanNoLookupCases(t *testing.T) {
 
 	// A lookup failure is wrapped with context and keeps its kind.
 	cf.InjectOp(testkit.OpListInvalidations, testkit.FaultAccessDenied, 1)
-	if _, _, err := Plan(ctx, c, []string{d2}, site(), nil); invalidation.Classify(err) != invalidation.KindPermission || !strings.Contains(err.Error(), "look up the invalidations in progress") {
+	_, _, err = Plan(ctx, c, []string{d2}, site(), nil)
+	var le *LookupError
+	if !errors.As(err, &le) || invalidation.Classify(err) != invalidation.KindPermission || !strings.Contains(err.Error(), "look up the invalidations in progress") {
 		t.Errorf("lookup denied: %v", err)
 	}
 }

@@ -327,7 +327,7 @@ func (a *app) invalidationPaths(ctx context.Context, cmd *cobra.Command, o *inva
 		var be *budget.BusyError
 		switch {
 		case errors.As(err, &be):
-			return nil, inProgress, busyError(be)
+			return nil, inProgress, busyError("plan paths: ", be)
 		case errors.Is(err, planner.ErrInfeasible):
 			return nil, nil, usageErrorf("plan paths: %v; raise --max-paths or allow wildcards", err)
 		case errors.As(err, &ie):
@@ -342,8 +342,8 @@ func (a *app) invalidationPaths(ctx context.Context, cmd *cobra.Command, o *inva
 }
 
 // busyError tells a person what holds the room and how to wait for it.
-func busyError(be *budget.BusyError) error {
-	msg := "plan paths: " + be.Error()
+func busyError(prefix string, be *budget.BusyError) error {
+	msg := prefix + be.Error()
 	if oldest, ok := be.Oldest(); ok {
 		msg += fmt.Sprintf("; wait for them (edgeflush wait --distribution %s --id %s) and run again, or raise --max-paths", oldest.DistributionID, oldest.ID)
 	}
@@ -366,7 +366,7 @@ func (a *app) planWithinInProgress(ctx context.Context, dists []string, in plann
 	var be *budget.BusyError
 	switch {
 	case errors.As(err, &be):
-		return res, busyError(be)
+		return res, busyError("", be)
 	case errors.As(err, new(*budget.LookupError)):
 		return res, explain("look up the invalidations in progress", errors.Unwrap(err))
 	}

@@ -224,6 +224,7 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 		Unchanged: len(plan.Unchanged), Pending: plan.Pending, Kept: plan.Kept,
 		Uploads: []deployUpload{}, Deletes: []string{}, Paths: []string{}, Invalidations: []deployInvalidation{}}
 	res := plan.Result()
+	out.Uploads = make([]deployUpload, 0, len(plan.Uploads))
 	if o.dryRun {
 		for _, u := range plan.Uploads {
 			out.Uploads = append(out.Uploads, deployUpload{Key: u.Key, Reason: u.Reason, Size: u.Size})

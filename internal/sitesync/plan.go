@@ -7,7 +7,7 @@ import (
 	"io/fs"
 	"slices"
 	"sort"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -141,9 +141,11 @@ func Diff(ctx context.Context, client S3API, src fs.FS, o Options) (*Plan, error
 	}
 	p := &Plan{client: client, src: src, o: o, remote: remote, Pending: pending, journalExists: journalExists}
 
-	// Each goroutine writes only the remote record of its own key (keys are unique), so
-	// the records need no lock; the shared lists do.
-	var mu sync.Mutex
+	// Each goroutine writes only the remote record and the verdict of its own key (keys
+	// are unique), so neither needs a lock. The uploads are built afterwards, once their
+	// number is known: no growing slice of upload records.
+	verdicts := make([]verdict, len(paths))
+	var learnedAny atomic.Bool
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(o.Concurrency)
 	for i, path := range paths {
@@ -151,25 +153,21 @@ func Diff(ctx context.Context, client S3API, src fs.FS, o Options) (*Plan, error
 		g.Go(func() error {
 			ri := findRemote(remote, o.Prefix, path)
 			var ro *remoteObject
-			key := ""
 			if ri >= 0 {
 				ro = &remote[ri]
 				ro.local = true
-				key = ro.Key // share the listed key's string
-			} else {
-				key = o.Prefix + path
 			}
-			var reason string
+			var reason verdict
 			learned := false
 			switch {
 			case ro == nil:
-				reason = "new"
+				reason = verdictNew
 			default:
 				known := ro.known
 				if !known && !ro.ETag.multipart() && !lf.hs.Gzip && !ro.ETag.isMD5(lf.MD5) {
 					// A single-part plain object's ETag is its MD5 (unless SSE-KMS, where
 					// this costs one redundant upload and then the manifest knows).
-					reason = "content"
+					reason = verdictContent
 					break
 				}
 				md5, hd := ro.md5, ro.headers
@@ -177,52 +175,63 @@ func Diff(ctx context.Context, client S3API, src fs.FS, o Options) (*Plan, error
 					var found bool
 					var md5hex string
 					var err error
-					md5hex, hd, found, err = headState(gctx, client, o.Bucket, key)
+					md5hex, hd, found, err = headState(gctx, client, o.Bucket, ro.Key)
 					if err != nil {
 						return err
 					}
 					if !found {
-						reason = "new"
+						reason = verdictNew
 						break
 					}
 					var ok bool
 					if md5, ok = decodeHex16(md5hex); !ok {
 						// No usable MD5 (a multipart object written by another tool).
-						reason = "content"
+						reason = verdictContent
 						break
 					}
 					learned = true
 				}
 				switch {
 				case md5 != lf.MD5:
-					reason = "content"
+					reason = verdictContent
 				case hd != lf.hs.digest:
-					reason = "headers"
+					reason = verdictHeaders
 				}
 			}
-			if reason == "" {
+			if learned {
+				learnedAny.Store(true)
+			}
+			if reason == verdictUnchanged {
 				// The manifest records the local state of an unchanged key (equal to
 				// the remote one) under the ETag and LastModified listed.
 				ro.unchanged, ro.md5, ro.headers = true, lf.MD5, lf.hs.digest
-				if learned {
-					mu.Lock()
-					p.manifestDirty = true
-					mu.Unlock()
-				}
-				return nil
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			if learned {
-				p.manifestDirty = true
-			}
-			p.Uploads = append(p.Uploads, Upload{Key: key, Path: key[len(o.Prefix):], Size: lf.Size, md5: lf.MD5, hs: lf.hs,
-				Reason: reason, New: reason == "new"})
+			verdicts[i] = reason
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
+	}
+	p.manifestDirty = learnedAny.Load()
+	n := 0
+	for _, v := range verdicts {
+		if v != verdictUnchanged {
+			n++
+		}
+	}
+	p.Uploads = make([]Upload, 0, n)
+	for i, v := range verdicts {
+		if v == verdictUnchanged {
+			continue
+		}
+		key := o.Prefix + paths[i]
+		if ri := findRemote(remote, o.Prefix, paths[i]); ri >= 0 {
+			key = remote[ri].Key // share the listed key's string
+		}
+		lf := locals[i]
+		p.Uploads = append(p.Uploads, Upload{Key: key, Path: key[len(o.Prefix):], Size: lf.Size, md5: lf.MD5, hs: lf.hs,
+			Reason: v.String(), New: v == verdictNew})
 	}
 	o.Logger.Debug("compared", "uploads", len(p.Uploads), "elapsed", time.Since(t0))
 
@@ -243,6 +252,29 @@ func Diff(ctx context.Context, client S3API, src fs.FS, o Options) (*Plan, error
 		p.manifestDirty = true
 	}
 	return p, nil
+}
+
+// verdict is the outcome of comparing one file.
+type verdict uint8
+
+const (
+	verdictUnchanged verdict = iota
+	verdictNew
+	verdictContent
+	verdictHeaders
+)
+
+// String is the Upload.Reason of the verdict.
+func (v verdict) String() string {
+	switch v {
+	case verdictNew:
+		return "new"
+	case verdictContent:
+		return "content"
+	case verdictHeaders:
+		return "headers"
+	}
+	return "unchanged"
 }
 
 // sortUploads orders uploads non-HTML first, then HTML, each by key.

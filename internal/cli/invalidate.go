@@ -71,7 +71,7 @@ literal percent sign and is sent as %25.`,
 	f.StringVar(&o.changedFile, "changed", "", `file with the changed (and deleted) S3 keys, one per line ("-": stdin): invalidate the planned paths (needs --all)`)
 	f.StringVar(&o.allFile, "all", "", `file with every S3 key of the site, one per line ("-": stdin; with --changed)`)
 	f.IntVar(&o.maxPaths, "max-paths", planner.DefaultMaxPaths, "with --changed: at most this many paths in all")
-	f.IntVar(&o.maxWildcards, "max-wildcards", planner.DefaultMaxWildcards, "with --changed: at most this many wildcard paths (0: none)")
+	f.IntVar(&o.maxWildcards, "max-wildcards", planner.DefaultMaxWildcards, "with --changed: at most this many wildcard paths (0: none); lowered to those free on every distribution")
 	f.StringVar(&o.indexDocument, "index-document", "index.html", `with --changed: the directory index document ("-": none)`)
 	f.BoolVar(&o.dirWithoutSlash, "dir-without-slash", false, `with --changed: the site also serves "/dir" for "dir/index.html"`)
 	f.BoolVar(&o.wait, "wait", false, "wait until every invalidation is Completed")

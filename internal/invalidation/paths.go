@@ -2,8 +2,9 @@
 // encodes invalidation paths by CloudFront's rules, creates invalidations with
 // deterministic caller references (so a retried request never creates a second one),
 // reads and waits for them, counts the paths of those still in progress (InProgress,
-// RoomOn: what CloudFront's per-distribution limits leave free), and classifies CloudFront's errors into the kinds callers
-// must treat differently. It knows nothing about CodePipeline or the CLI.
+// RoomOn: what CloudFront's per-distribution limits leave free), and classifies
+// CloudFront's errors into the kinds callers must treat differently. It knows nothing
+// about CodePipeline or the CLI.
 package invalidation
 
 import (

@@ -20,7 +20,7 @@
 //   - deletes above MaxDeletes fail the whole sync before anything is written.
 //
 // Memory is bounded by the number of keys (a fixed-size record and the key string each:
-// about 200 bytes a key, no maps), never by file sizes: files are streamed, the manifest
+// about 250 bytes a key measured, no maps), never by file sizes: files are streamed, the manifest
 // is decoded and written as a stream, gzip output larger than a few MiB goes through a
 // temporary file, and multipart uploads read parts through io.ReaderAt when the source
 // has one.

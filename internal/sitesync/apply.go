@@ -199,10 +199,7 @@ func (p *Plan) writeManifest(ctx context.Context) error {
 			return err
 		}
 	}
-	m, err := newManifestWriter()
-	if err != nil {
-		return err
-	}
+	m := newManifestWriter()
 	for _, u := range p.Uploads {
 		if u.current {
 			m.entry(u.Key, u.etag, u.mtime, u.md5, u.hs.digest)

@@ -84,3 +84,26 @@ func TestDamagedManifestFallsBackToHeads(t *testing.T) {
 		}
 	}
 }
+
+// Without a usable temporary directory the manifest is built in memory instead.
+func TestManifestWithoutTempDir(t *testing.T) {
+	ctx := context.Background()
+	client, rec, bucket := newBucket(t)
+	dir := t.TempDir()
+	writeTree(t, dir, site(3))
+	t.Setenv("TMPDIR", dir+"/missing")
+	if _, err := Sync(ctx, client, os.DirFS(dir), Options{Bucket: bucket}); err != nil {
+		t.Fatal(err)
+	}
+	if _, body := getObject(t, client, bucket, manifestKey("")); !strings.HasPrefix(body, `{"version":1,"entries":{`) {
+		t.Fatalf("manifest: %s", body)
+	}
+	rec.reset()
+	res, err := Sync(ctx, client, os.DirFS(dir), Options{Bucket: bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reqs := rec.reset(); count(reqs, "HEAD ") != 0 || len(res.Uploaded) != 0 {
+		t.Errorf("redeploy: uploaded %v, %d HEADs, want none (manifest)", res.Uploaded, count(reqs, "HEAD "))
+	}
+}

@@ -281,22 +281,26 @@ func expectDelim(dec *json.Decoder, d json.Delim) error {
 }
 
 // manifestWriter writes the manifest entry by entry into a temporary file, so that
-// writing it takes no memory per key; put uploads the file.
+// writing it takes no memory per key; put uploads the file. Where no temporary file
+// can be created (a read-only file system) it falls back to memory.
 type manifestWriter struct {
-	f   *os.File
+	f   *os.File      // nil when writing to mem
+	mem *bytes.Buffer // the fallback
 	w   *bufio.Writer
 	n   int
 	buf []byte
 }
 
-func newManifestWriter() (*manifestWriter, error) {
-	f, err := os.CreateTemp("", "edgeflush-manifest-*.json")
-	if err != nil {
-		return nil, fmt.Errorf("create the deploy manifest: %w", err)
+func newManifestWriter() *manifestWriter {
+	m := &manifestWriter{}
+	if f, err := os.CreateTemp("", "edgeflush-manifest-*.json"); err == nil {
+		m.f, m.w = f, bufio.NewWriter(f)
+	} else {
+		m.mem = &bytes.Buffer{}
+		m.w = bufio.NewWriter(m.mem)
 	}
-	m := &manifestWriter{f: f, w: bufio.NewWriter(f)}
 	fmt.Fprintf(m.w, `{"version":%d,"entries":{`, manifestVersion)
-	return m, nil
+	return m
 }
 
 func (m *manifestWriter) entry(key string, e etag, mtime int64, md5, headers [16]byte) {
@@ -333,17 +337,25 @@ func (m *manifestWriter) put(ctx context.Context, client S3API, bucket, key stri
 	if err := m.w.Flush(); err != nil {
 		return fmt.Errorf("write the deploy manifest: %w", err)
 	}
-	size, err := m.f.Seek(0, io.SeekCurrent)
-	if err == nil {
-		_, err = m.f.Seek(0, io.SeekStart)
+	var body io.ReadSeeker
+	var size int64
+	if m.f != nil {
+		var err error
+		size, err = m.f.Seek(0, io.SeekCurrent)
+		if err == nil {
+			_, err = m.f.Seek(0, io.SeekStart)
+		}
+		if err != nil {
+			return fmt.Errorf("write the deploy manifest: %w", err)
+		}
+		body = m.f
+	} else {
+		body, size = bytes.NewReader(m.mem.Bytes()), int64(m.mem.Len())
 	}
-	if err != nil {
-		return fmt.Errorf("write the deploy manifest: %w", err)
-	}
-	_, err = client.PutObject(ctx, &s3.PutObjectInput{
+	_, err := client.PutObject(ctx, &s3.PutObjectInput{
 		Bucket:        aws.String(bucket),
 		Key:           aws.String(key),
-		Body:          m.f,
+		Body:          body,
 		ContentLength: aws.Int64(size),
 		ContentType:   aws.String("application/json"),
 		CacheControl:  aws.String("no-store"),
@@ -355,8 +367,10 @@ func (m *manifestWriter) put(ctx context.Context, client S3API, bucket, key stri
 }
 
 func (m *manifestWriter) close() {
-	m.f.Close()
-	os.Remove(m.f.Name())
+	if m.f != nil {
+		m.f.Close()
+		os.Remove(m.f.Name())
+	}
 }
 
 func getJSON(ctx context.Context, client S3API, bucket, key string, v any) error {

@@ -225,9 +225,11 @@ func Diff(ctx context.Context, client S3API, src fs.FS, o Options) (*Plan, error
 		if v == verdictUnchanged {
 			continue
 		}
-		key := o.Prefix + paths[i]
+		var key string
 		if ri := findRemote(remote, o.Prefix, paths[i]); ri >= 0 {
 			key = remote[ri].Key // share the listed key's string
+		} else {
+			key = o.Prefix + paths[i]
 		}
 		lf := locals[i]
 		p.Uploads = append(p.Uploads, Upload{Key: key, Path: key[len(o.Prefix):], Size: lf.Size, md5: lf.MD5, hs: lf.hs,
@@ -236,6 +238,9 @@ func Diff(ctx context.Context, client S3API, src fs.FS, o Options) (*Plan, error
 	o.Logger.Debug("compared", "uploads", len(p.Uploads), "elapsed", time.Since(t0))
 
 	// The listing is sorted: so are the lists built from it.
+	if unchanged := len(paths) - n; unchanged > 0 {
+		p.Unchanged = make([]string, 0, unchanged)
+	}
 	for i := range remote {
 		switch ro := &remote[i]; {
 		case ro.unchanged:

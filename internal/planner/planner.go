@@ -168,5 +168,13 @@ func checkKey(key string) error {
 	if !utf8.ValidString(key) {
 		return &InputError{Key: key, Reason: "not valid UTF-8 (S3 keys are UTF-8)"}
 	}
+	// S3's own limit. It also keeps every exact path within CloudFront's 4,000
+	// characters: a 1,024-byte key encodes to at most 3,073 characters with its '/'.
+	if len(key) > MaxKeyBytes {
+		return &InputError{Key: key, Reason: fmt.Sprintf("longer than %d bytes (S3's limit for a key)", MaxKeyBytes)}
+	}
 	return nil
 }
+
+// MaxKeyBytes is the longest S3 object key, in bytes of UTF-8.
+const MaxKeyBytes = 1024

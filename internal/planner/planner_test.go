@@ -433,6 +433,8 @@ func TestPlanInputErrors(t *testing.T) {
 		{"bad utf-8", Input{Changed: []string{"a\xff"}}},
 		{"negative paths", Input{Changed: []string{"a"}, MaxPaths: -1}},
 		{"negative wildcards", Input{Changed: []string{"a"}, MaxWildcards: -2}},
+		{"changed key over S3's limit", Input{All: []string{"x"}, Changed: []string{strings.Repeat(">", MaxKeyBytes+1)}}},
+		{"key over S3's limit in All", Input{All: []string{strings.Repeat("a", MaxKeyBytes+1)}, Changed: []string{"x"}}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Plan(c.in)
@@ -441,6 +443,12 @@ func TestPlanInputErrors(t *testing.T) {
 				t.Fatalf("err = %v, want *InputError", err)
 			}
 		})
+	}
+	// The longest key S3 allows, made of characters CloudFront needs encoded, still
+	// gives a valid exact path (found by FuzzPlan with a 1,400-byte key).
+	long := strings.Repeat(">", MaxKeyBytes)
+	if res, err := Plan(Input{All: []string{"x", long}, Changed: []string{long}}); err != nil || len(res.Paths) != 1 {
+		t.Errorf("longest key: %v, %v; want one exact path", res.Paths, err)
 	}
 	if _, err := Plan(Input{Changed: []string{"a", "b", "c"}, MaxPaths: 2, MaxWildcards: NoWildcards}); !errors.Is(err, ErrInfeasible) {
 		t.Errorf("3 URLs in 2 exact paths: err = %v, want ErrInfeasible", err)

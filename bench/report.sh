@@ -56,5 +56,11 @@ HEAD
 		"bench/planner/run.sh" bench/planner/RESULTS.md
 	section "Deploy against aws s3 sync" "bench/deploy/run.sh" bench/deploy/RESULTS.md
 	section "Fuzzing" "bench/fuzz/run.sh" bench/fuzz/RESULTS.md
+	# The findings are written by hand (what was found, why, and the fix), so they follow
+	# the generated table as they are.
+	if [ -f bench/fuzz/FINDINGS.md ]; then
+		printf '\n### Findings\n'
+		sed -e '1{/^# /d}' -e 's/^\(##*\) /##\1 /' -e 's/](RESULTS.md)/](fuzz\/RESULTS.md)/g' bench/fuzz/FINDINGS.md
+	fi
 } >bench/README.md
 echo "wrote bench/README.md"

@@ -60,6 +60,12 @@ func (s *Site) Plan(changed []string, maxPaths, maxWildcards int) (res Result, e
 	if len(urls) == 0 {
 		return Result{Paths: []string{}}, nil
 	}
+	// Every object changed (a first deploy): "/*" evicts nothing unchanged, and with two
+	// or more URLs to cover no single exact path can do it, so it is the optimum. This
+	// spares the tables of a change set as large as the site.
+	if w >= 1 && len(urls) >= 2 && s.nodes[root].weight == int32(len(mains)) {
+		return Result{Paths: []string{"/*"}, ChangedURLs: len(urls), Wildcards: 1}, nil
+	}
 	p := s.newPlanState(urls, mains)
 	sel, err := p.solve(k, w)
 	if err != nil {

@@ -474,3 +474,21 @@ func TestPlanDeletedKeyWithLeadingSlash(t *testing.T) {
 		t.Errorf("paths %q, want %q", res.Paths, want)
 	}
 }
+
+func TestPlanEverythingChanged(t *testing.T) {
+	keys := []string{"index.html", "a/index.html", "a/b.css", "deleted.html"}
+	res, err := Plan(Input{All: keys[:3], Changed: keys})
+	if err != nil || !slices.Equal(res.Paths, []string{"/*"}) || res.Collateral != 0 || res.Wildcards != 1 {
+		t.Fatalf("every object changed: %+v, %v; want /* alone", res, err)
+	}
+	// Without wildcards the same change set needs exact paths for every URL.
+	res, err = Plan(Input{All: keys[:3], Changed: keys, MaxPaths: 10, MaxWildcards: NoWildcards})
+	if err != nil || res.Wildcards != 0 || len(res.Paths) != 6 {
+		t.Fatalf("no wildcards: %+v, %v; want 6 exact paths (4 keys, / and /a/)", res, err)
+	}
+	// One URL is one exact path, not a wildcard.
+	res, err = Plan(Input{All: []string{"a.css"}, Changed: []string{"a.css"}})
+	if err != nil || !slices.Equal(res.Paths, []string{"/a.css"}) {
+		t.Fatalf("single object: %+v, %v; want /a.css", res, err)
+	}
+}

@@ -246,7 +246,7 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 	}
 
 	if len(res.Changed) > 0 {
-		pr, err := planner.Plan(planner.Input{All: res.All, Changed: res.Changed, MaxPaths: o.maxPaths,
+		pr, err := a.planWithinInProgress(ctx, dists, planner.Input{All: res.All, Changed: res.Changed, MaxPaths: o.maxPaths,
 			IndexDocument: o.indexDocument, DirWithoutSlash: o.dirWithoutSlash})
 		if err != nil {
 			return fmt.Errorf("plan the invalidation of %d changed keys: %w", len(res.Changed), err)

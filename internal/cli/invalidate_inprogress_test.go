@@ -2,14 +2,19 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/edgeflush/edgeflush/internal/awsconf"
 	"github.com/edgeflush/edgeflush/internal/invalidation"
 	"github.com/edgeflush/edgeflush/internal/planner"
 	"github.com/edgeflush/edgeflush/internal/testkit"
@@ -222,5 +227,53 @@ func TestPlanWithinInProgress(t *testing.T) {
 	_, err = a.planWithinInProgress(ctx, []string{d}, in)
 	if err == nil || !strings.Contains(err.Error(), busy.ID) || !strings.Contains(err.Error(), "edgeflush wait") {
 		t.Errorf("full: %v", err)
+	}
+}
+
+// deploy plans its invalidation within the wildcards free, like invalidate --changed.
+func TestDeployCapsWildcardsByInProgress(t *testing.T) {
+	cf, c := busyProxy(t)
+	d := testkit.CreateDistribution(t, cf.URL)
+	busy := occupy(t, c, d, 15, 0)
+	cfg, err := testkit.SDKConfig(context.Background(), moto(t).URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bucket := "inprogress-deploy"
+	if _, err := awsconf.NewS3(cfg).CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll("site/docs", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 12 {
+		writeFile(t, fmt.Sprintf("site/docs/p%02d.html", i), fmt.Sprintf("<p>%d</p>", i))
+	}
+
+	// A first deploy changes every object, so "/*" alone would be optimal; with every
+	// wildcard slot taken, 12 pages do not fit 5 exact paths. The files are uploaded by
+	// then; the journal keeps what changed for the next run.
+	r := edgeflush(t, "", "deploy", "site", "--bucket", bucket, "--distribution", d, "--max-paths", "5")
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	last := lines[len(lines)-1]
+	for _, want := range []string{"edgeflush: ", "in progress", "edgeflush wait --distribution " + d + " --id " + busy.ID} {
+		if r.code != 1 || !strings.Contains(last, want) {
+			t.Fatalf("exit %d, last stderr line %q: want exit 1 and %q", r.code, last, want)
+		}
+	}
+	if cf.Creations(d) != 1 {
+		t.Errorf("%d creations, want only the one occupying the slots", cf.Creations(d))
+	}
+
+	// Once the wildcards complete, the next deploy uploads nothing and still
+	// invalidates what the failed one changed, now with "/*".
+	cf.Complete(d, "")
+	r = edgeflush(t, "", "deploy", "site", "--bucket", bucket, "--distribution", d, "--max-paths", "5", "--output", "json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"/*"`) {
+		t.Fatalf("after completion: exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	var report struct{ Uploads []any }
+	if err := json.Unmarshal([]byte(r.stdout), &report); err != nil || len(report.Uploads) != 0 {
+		t.Errorf("second deploy: %v, %d uploads; want none", err, len(report.Uploads))
 	}
 }

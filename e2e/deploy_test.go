@@ -1,12 +1,9 @@
 package e2e_test
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -37,28 +34,6 @@ func deploySite(version int) map[string]string {
 	return files
 }
 
-func zipBytes(t *testing.T, files map[string]string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		w, err := zw.Create(n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.WriteString(w, files[n])
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 // The deploy mode through the real bootstrap under the emulator: the function reads the
 // artifact zip from the artifact bucket, syncs it to the site bucket, invalidates what
 // changed and waits; a redelivered first event adds no invalidation; a second execution
@@ -75,7 +50,7 @@ func TestDeployModeThroughBootstrap(t *testing.T) {
 		}
 	}
 	put := func(key string, files map[string]string) testkit.Artifact {
-		if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(artifacts), Key: aws.String(key), Body: bytes.NewReader(zipBytes(t, files))}); err != nil {
+		if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(artifacts), Key: aws.String(key), Body: bytes.NewReader(testkit.ArtifactZip(t, files))}); err != nil {
 			t.Fatal(err)
 		}
 		return testkit.Artifact{Name: "BuildOutput", Bucket: artifacts, Key: key, Revision: key}

@@ -1,15 +1,12 @@
 package artifactdeploy
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -23,28 +20,6 @@ import (
 	"github.com/edgeflush/edgeflush/internal/invalidation"
 	"github.com/edgeflush/edgeflush/internal/testkit"
 )
-
-func zipOf(t *testing.T, files map[string]string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		w, err := zw.Create(n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.WriteString(w, files[n])
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
 
 type env struct {
 	client *s3.Client
@@ -91,7 +66,7 @@ var v1 = map[string]string{
 func TestDeployRedeliveryAndChange(t *testing.T) {
 	ctx := context.Background()
 	e := setup(t)
-	loc := e.put(t, "p/a1.zip", zipOf(t, v1))
+	loc := e.put(t, "p/a1.zip", testkit.ArtifactZip(t, v1))
 	res, err := e.d.Deploy(ctx, request("job-1", loc, codepipeline.Params{}))
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +96,7 @@ func TestDeployRedeliveryAndChange(t *testing.T) {
 	}
 	v2["blog/post/index.html"] = "<p>post v2</p>"
 	delete(v2, "blog/other.html")
-	loc2 := e.put(t, "p/a2.zip", zipOf(t, v2))
+	loc2 := e.put(t, "p/a2.zip", testkit.ArtifactZip(t, v2))
 	res, err = e.d.Deploy(ctx, request("job-2", loc2, codepipeline.Params{MaxPaths: 5}))
 	if err != nil {
 		t.Fatal(err)
@@ -143,11 +118,11 @@ func TestDeployRedeliveryAndChange(t *testing.T) {
 func TestDeployErrors(t *testing.T) {
 	ctx := context.Background()
 	e := setup(t)
-	loc := e.put(t, "a.zip", zipOf(t, v1))
+	loc := e.put(t, "a.zip", testkit.ArtifactZip(t, v1))
 	if _, err := e.d.Deploy(ctx, request("j1", loc, codepipeline.Params{})); err != nil {
 		t.Fatal(err)
 	}
-	small := e.put(t, "small.zip", zipOf(t, map[string]string{"index.html": "only"}))
+	small := e.put(t, "small.zip", testkit.ArtifactZip(t, map[string]string{"index.html": "only"}))
 	_, err := e.d.Deploy(ctx, request("j2", small, codepipeline.Params{MaxDeletes: 2}))
 	var ce *codepipeline.ConfigError
 	if !errors.As(err, &ce) || ce.Key != "MaxDeletes" || !strings.Contains(err.Error(), "refusing to delete 4 objects") {
@@ -170,7 +145,7 @@ func TestDeployErrors(t *testing.T) {
 	if _, err = e.d.Deploy(ctx, request("j5", codepipeline.ArtifactLocation{Bucket: "artifacts", Key: "nope.zip"}, codepipeline.Params{})); err == nil || !strings.Contains(err.Error(), "nope.zip") {
 		t.Errorf("missing artifact: %v", err)
 	}
-	badCfg := e.put(t, "badcfg.zip", zipOf(t, map[string]string{"cfg.yaml": "rules: {}", "index.html": "x"}))
+	badCfg := e.put(t, "badcfg.zip", testkit.ArtifactZip(t, map[string]string{"cfg.yaml": "rules: {}", "index.html": "x"}))
 	if _, err = e.d.Deploy(ctx, request("j6", badCfg, codepipeline.Params{Config: "cfg.yaml"})); !errors.As(err, &ce) || !strings.Contains(err.Error(), "cfg.yaml") {
 		t.Errorf("bad config: %v", err)
 	}
@@ -179,7 +154,7 @@ func TestDeployErrors(t *testing.T) {
 func TestDeployWithRole(t *testing.T) {
 	ctx := context.Background()
 	e := setup(t)
-	loc := e.put(t, "a.zip", zipOf(t, map[string]string{"index.html": "x"}))
+	loc := e.put(t, "a.zip", testkit.ArtifactZip(t, map[string]string{"index.html": "x"}))
 	res, err := e.d.Deploy(ctx, request("job-role", loc, codepipeline.Params{RoleARN: "arn:aws:iam::123456789012:role/site-deployer", ExternalID: "ext"}))
 	if err != nil || res.Uploaded != 1 {
 		t.Fatalf("deploy with role: %+v %v", res, err)
@@ -248,7 +223,7 @@ func TestDeployPlansWithinTheWildcardsFree(t *testing.T) {
 
 	// Everything is new: "/*" would do, but d2 has no wildcard free, so the 5 files'
 	// URLs are named exactly.
-	loc := e.put(t, "a1.zip", zipOf(t, v1))
+	loc := e.put(t, "a1.zip", testkit.ArtifactZip(t, v1))
 	res, err := e.d.Deploy(ctx, request("job-1", loc, p))
 	if err != nil {
 		t.Fatal(err)
@@ -278,7 +253,7 @@ func TestDeployPlansWithinTheWildcardsFree(t *testing.T) {
 		}
 		v2[k] = v
 	}
-	res, err = e.d.Deploy(ctx, request("job-2", e.put(t, "a2.zip", zipOf(t, v2)), p))
+	res, err = e.d.Deploy(ctx, request("job-2", e.put(t, "a2.zip", testkit.ArtifactZip(t, v2)), p))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +271,7 @@ func TestDeployFallsBackWhenNothingFits(t *testing.T) {
 	for i := range 12 {
 		site[fmt.Sprintf("p%02d/index.html", i)] = "x"
 	}
-	loc := e.put(t, "many.zip", zipOf(t, site))
+	loc := e.put(t, "many.zip", testkit.ArtifactZip(t, site))
 	// 12 pages (24 URLs) in 4 paths need a wildcard, and none is free: planned as
 	// asked, for the handler to create once room frees up, with a warning.
 	res, err := e.d.Deploy(ctx, request("job-many", loc, codepipeline.Params{DistributionIDs: []string{d}, MaxPaths: 4}))
@@ -314,7 +289,7 @@ func TestDeployFallsBackWhenNothingFits(t *testing.T) {
 	logs.Reset()
 	cf.InjectOp(testkit.OpListInvalidations, testkit.FaultAccessDenied, 1)
 	site["p00/index.html"] = "y"
-	loc = e.put(t, "many2.zip", zipOf(t, site))
+	loc = e.put(t, "many2.zip", testkit.ArtifactZip(t, site))
 	res, err = e.d.Deploy(ctx, request("job-denied", loc, codepipeline.Params{DistributionIDs: []string{d}, MaxPaths: 4}))
 	if err != nil || len(res.Paths) == 0 {
 		t.Fatalf("lookup denied: %+v %v", res, err)

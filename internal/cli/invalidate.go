@@ -496,31 +496,43 @@ func joinFailures(errs []error) error {
 // readLineFile reads one item per line from name ("-" for stdin), trimming spaces and
 // skipping blank lines and lines starting with '#'.
 func (a *app) readLineFile(name string) ([]string, error) {
-	var r io.Reader
-	if name == "-" {
-		r = a.stdin
-	} else {
-		f, err := os.Open(name)
-		if err != nil {
-			return nil, fmt.Errorf("read paths: %w", err)
-		}
-		defer f.Close()
-		r = f
+	lines, err := a.readLines(name, "paths")
+	if err != nil {
+		return nil, err
 	}
-	var out []string
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
+	out := lines[:0]
+	for _, line := range lines {
+		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
 		out = append(out, line)
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
-	}
 	return out, nil
+}
+
+// readLines returns the lines of name ("-" for stdin) without their "\r\n" or "\n";
+// what names the content in errors.
+func (a *app) readLines(name, what string) ([]string, error) {
+	var r io.Reader = a.stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", what, err)
+		}
+		defer f.Close()
+		r = f
+	}
+	var lines []string
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	for sc.Scan() {
+		lines = append(lines, strings.TrimSuffix(sc.Text(), "\r"))
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read %s from %s: %w", what, name, err)
+	}
+	return lines, nil
 }
 
 func checkOutput(format string) error {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -153,27 +152,15 @@ func countDistinctKeys(keys []string) int {
 // verbatim (spaces, '#' and '%' are legal in keys); only a trailing "\r" is dropped and
 // blank lines are skipped.
 func (a *app) readKeyFile(name string) ([]string, error) {
-	var r io.Reader = a.stdin
-	if name != "-" {
-		f, err := os.Open(name)
-		if err != nil {
-			return nil, fmt.Errorf("read keys: %w", err)
-		}
-		defer f.Close()
-		r = f
+	lines, err := a.readLines(name, "keys")
+	if err != nil {
+		return nil, err
 	}
-	var keys []string
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	for sc.Scan() {
-		line := strings.TrimSuffix(sc.Text(), "\r")
-		if strings.TrimSpace(line) == "" {
-			continue
+	keys := lines[:0]
+	for _, line := range lines {
+		if strings.TrimSpace(line) != "" {
+			keys = append(keys, line)
 		}
-		keys = append(keys, line)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read keys from %s: %w", name, err)
 	}
 	return keys, nil
 }

@@ -30,7 +30,7 @@ func TestRunPrintsEachStep(t *testing.T) {
 		regexp.MustCompile(`pipeline: job 1 in progress`),
 		regexp.MustCompile(`pipeline: job 2 \(.*\) created with the continuation token`),
 		regexp.MustCompile(`function: polling \w+ on \w+: Completed`),
-		regexp.MustCompile(`pipeline: job \d+ SUCCEEDED: Invalidated 1 path`),
+		regexp.MustCompile(`pipeline: job \d+ SUCCEEDED: site-pipeline: Invalidated 1 path`),
 		regexp.MustCompile(`output variable #\{Namespace.InvalidationIds\} = \w+`),
 		regexp.MustCompile(`stopping the emulators`),
 	} {

@@ -20,9 +20,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/edgeflush/edgeflush/internal/awsconf"
+	"github.com/edgeflush/edgeflush/internal/invalidation"
 	"github.com/edgeflush/edgeflush/internal/sitesync"
 	"github.com/edgeflush/edgeflush/internal/testkit"
 )
@@ -217,26 +219,17 @@ func TestDeployCrashSafe(t *testing.T) {
 		}
 		sort.Strings(want)
 
-		// covered collects what runs that finished reported as invalidated.
-		covered := map[string]bool{}
+		// The invalidations that exist before this version's runs: whatever is created
+		// after them, by any run (even one killed before it could print its report),
+		// counts for this version.
+		before := invalidationPaths(t, m.URL, dist)
 		record := func(out []byte) {
 			var rep deployOutput
 			if err := json.Unmarshal(out, &rep); err != nil {
 				t.Fatalf("v%d: deploy output: %v\n%s", v, err, out)
 			}
-			if len(rep.Invalidations) == 0 || rep.Invalidations[0].ID == "" {
-				if len(rep.Paths) > 0 {
-					t.Errorf("v%d: a finished run planned %v but did not invalidate", v, rep.Paths)
-				}
-				return
-			}
-			for _, list := range [][]string{rep.Pending, rep.Deletes} {
-				for _, k := range list {
-					covered[k] = true
-				}
-			}
-			for _, u := range rep.Uploads {
-				covered[u.Key] = true
+			if (len(rep.Invalidations) == 0 || rep.Invalidations[0].ID == "") && len(rep.Paths) > 0 {
+				t.Errorf("v%d: a finished run planned %v but did not invalidate", v, rep.Paths)
 			}
 		}
 		for i := 0; i < 5; i++ {
@@ -298,11 +291,17 @@ func TestDeployCrashSafe(t *testing.T) {
 			}
 		}
 
-		// Every key changed since v-1 was invalidated by a run that finished, whichever
-		// killed run actually wrote it (the journal carries it over).
+		// Every key changed since v-1 was invalidated in CloudFront by some run of this
+		// version, whichever killed run actually wrote it (the journal carries it over).
+		var paths []string
+		for id, ps := range invalidationPaths(t, m.URL, dist) {
+			if _, old := before[id]; !old {
+				paths = append(paths, ps...)
+			}
+		}
 		for _, k := range want {
-			if !covered[k] {
-				t.Errorf("v%d: changed key %s was never invalidated", v, k)
+			if !pathsCover(t, paths, "/"+k) {
+				t.Errorf("v%d: changed key %s was never invalidated (paths %q)", v, k, paths)
 			}
 		}
 		if keys, err := sitesync.ReadJournal(ctx, client, bucket, "", deployJournalID); err != nil || len(keys) != 0 {
@@ -311,4 +310,47 @@ func TestDeployCrashSafe(t *testing.T) {
 		prev = cur
 	}
 	t.Logf("%d runs killed mid-deploy (full deploy %s)", kills, full)
+}
+
+// invalidationPaths returns every invalidation of dist at endpoint with its paths.
+func invalidationPaths(t *testing.T, endpoint, dist string) map[string][]string {
+	t.Helper()
+	ctx := context.Background()
+	cfg, err := testkit.SDKConfig(ctx, endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cloudfront.NewFromConfig(cfg)
+	out := map[string][]string{}
+	pager := cloudfront.NewListInvalidationsPaginator(c, &cloudfront.ListInvalidationsInput{DistributionId: aws.String(dist)})
+	for pager.HasMorePages() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, item := range page.InvalidationList.Items {
+			inv, err := invalidation.Get(ctx, c, dist, aws.ToString(item.Id))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[inv.ID] = inv.Paths
+		}
+	}
+	return out
+}
+
+// pathsCover reports whether one of the (URL-encoded) invalidation paths matches the
+// raw URL u, exactly or as a wildcard prefix.
+func pathsCover(t *testing.T, paths []string, u string) bool {
+	t.Helper()
+	for _, p := range paths {
+		raw, err := url.PathUnescape(p)
+		if err != nil {
+			t.Fatalf("invalidation path %q: %v", p, err)
+		}
+		if raw == u || (strings.HasSuffix(raw, "*") && strings.HasPrefix(u, strings.TrimSuffix(raw, "*"))) {
+			return true
+		}
+	}
+	return false
 }

@@ -645,6 +645,22 @@ func (c *CloudFront) list(w http.ResponseWriter, r *http.Request, dist string) {
 		return
 	}
 	items := l.Items
+	if len(items) == 0 && marker == "" {
+		// moto lists nothing for an unknown distribution; CloudFront answers
+		// NoSuchDistribution. moto's GetDistribution tells the two apart.
+		check := r.Clone(r.Context())
+		check.Method = http.MethodGet
+		check.URL.Path, check.URL.RawPath, check.URL.RawQuery = "/2020-05-31/distribution/"+dist, "", ""
+		cresp, cbody, err := c.forward(check, nil)
+		if err != nil {
+			WriteCloudFrontError(w, http.StatusBadGateway, "Receiver", "InternalError", "testkit proxy: "+err.Error())
+			return
+		}
+		if cresp.StatusCode == http.StatusNotFound {
+			copyResponse(w, cresp, cbody)
+			return
+		}
+	}
 	slices.Reverse(items) // moto: oldest first; stable for equal times
 	sort.SliceStable(items, func(i, j int) bool { return items[i].CreateTime > items[j].CreateTime })
 	now := time.Now()

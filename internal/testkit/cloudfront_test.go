@@ -228,6 +228,19 @@ func TestCloudFrontListNewestFirst(t *testing.T) {
 	if strings.Join(statuses, ",") != "InProgress,InProgress,Completed" {
 		t.Fatalf("statuses = %v", statuses)
 	}
+
+	// An unknown distribution is NoSuchDistribution, as in CloudFront (moto would list
+	// nothing); a known one without invalidations is an empty list.
+	_, err := c.ListInvalidations(ctx, &cloudfront.ListInvalidationsInput{DistributionId: aws.String("ENOSUCHDIST")})
+	var nsd *types.NoSuchDistribution
+	if !errors.As(err, &nsd) {
+		t.Fatalf("list of an unknown distribution: %v, want NoSuchDistribution", err)
+	}
+	empty := CreateDistribution(t, cf.URL)
+	out, err := c.ListInvalidations(ctx, &cloudfront.ListInvalidationsInput{DistributionId: aws.String(empty)})
+	if err != nil || aws.ToInt32(out.InvalidationList.Quantity) != 0 {
+		t.Fatalf("list of a distribution without invalidations: %+v, %v", out, err)
+	}
 }
 
 func TestCloudFrontFaults(t *testing.T) {

@@ -190,19 +190,6 @@ func setupWithProxy(t *testing.T) (env, *testkit.CloudFront, *cloudfront.Client,
 	return env{client: client, d: d}, cf, cloudfront.NewFromConfig(cfg), &logs
 }
 
-func occupy(t *testing.T, c *cloudfront.Client, dist string, wildcards int) invalidation.Invalidation {
-	t.Helper()
-	var paths []string
-	for i := range wildcards {
-		paths = append(paths, fmt.Sprintf("/busy%d/*", i))
-	}
-	inv, err := invalidation.Create(context.Background(), c, dist, paths, invalidation.CallerReference(t.Name(), dist, time.Now().String()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return inv
-}
-
 func wildcardsIn(paths []string) int {
 	n := 0
 	for _, p := range paths {
@@ -217,8 +204,8 @@ func TestDeployPlansWithinTheWildcardsFree(t *testing.T) {
 	ctx := context.Background()
 	e, cf, c, logs := setupWithProxy(t)
 	d1, d2 := testkit.CreateDistribution(t, cf.URL), testkit.CreateDistribution(t, cf.URL)
-	occupy(t, c, d1, 3)
-	busy := occupy(t, c, d2, 15) // no wildcard free on d2
+	cf.Occupy(t, d1, 3, 0)
+	busy := cf.Occupy(t, d2, 15, 0) // no wildcard free on d2
 	p := codepipeline.Params{DistributionIDs: []string{d1, d2}}
 
 	// Everything is new: "/*" would do, but d2 has no wildcard free, so the 5 files'
@@ -245,7 +232,7 @@ func TestDeployPlansWithinTheWildcardsFree(t *testing.T) {
 
 	// Once d2's invalidation completes, wildcards are free again: every file changed
 	// is "/*" again.
-	cf.Complete(d2, busy.ID)
+	cf.Complete(d2, busy)
 	v2 := map[string]string{}
 	for k, v := range v1 {
 		if k != ".edgeflush.yaml" {
@@ -264,9 +251,9 @@ func TestDeployPlansWithinTheWildcardsFree(t *testing.T) {
 
 func TestDeployFallsBackWhenNothingFits(t *testing.T) {
 	ctx := context.Background()
-	e, cf, c, logs := setupWithProxy(t)
+	e, cf, _, logs := setupWithProxy(t)
 	d := testkit.CreateDistribution(t, cf.URL)
-	busy := occupy(t, c, d, 15)
+	busy := cf.Occupy(t, d, 15, 0)
 	site := map[string]string{}
 	for i := range 12 {
 		site[fmt.Sprintf("p%02d/index.html", i)] = "x"
@@ -281,8 +268,8 @@ func TestDeployFallsBackWhenNothingFits(t *testing.T) {
 	if len(res.Paths) == 0 || len(res.Paths) > 4 || wildcardsIn(res.Paths) == 0 {
 		t.Errorf("paths %v: want the plan as asked (wildcards, at most 4)", res.Paths)
 	}
-	if !strings.Contains(logs.String(), "no plan fits what CloudFront has free now") || !strings.Contains(logs.String(), busy.ID) {
-		t.Errorf("no warning naming %s:\n%s", busy.ID, logs.String())
+	if !strings.Contains(logs.String(), "no plan fits what CloudFront has free now") || !strings.Contains(logs.String(), busy) {
+		t.Errorf("no warning naming %s:\n%s", busy, logs.String())
 	}
 
 	// A failed lookup does not fail the deploy either.

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/edgeflush/edgeflush/internal/awsconf"
@@ -42,32 +41,11 @@ func busySite(t *testing.T) (all, changed string) {
 
 // busyProxy starts the realism proxy (invalidations in progress for an hour) in front
 // of the shared moto and points Main's CloudFront calls at it.
-func busyProxy(t *testing.T) (*testkit.CloudFront, *cloudfront.Client) {
+func busyProxy(t *testing.T) *testkit.CloudFront {
 	t.Helper()
-	m := moto(t)
-	cf := testkit.StartCloudFront(t, m.URL, testkit.CloudFrontOptions{CompleteAfter: time.Hour})
+	cf := testkit.StartCloudFront(t, moto(t).URL, testkit.CloudFrontOptions{CompleteAfter: time.Hour})
 	useMoto(t, cf.URL)
-	cfg, err := testkit.SDKConfig(context.Background(), cf.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cf, cloudfront.NewFromConfig(cfg)
-}
-
-func occupy(t *testing.T, c *cloudfront.Client, dist string, wildcards, exact int) invalidation.Invalidation {
-	t.Helper()
-	var paths []string
-	for i := range wildcards {
-		paths = append(paths, fmt.Sprintf("/busy%d/*", i))
-	}
-	for i := range exact {
-		paths = append(paths, fmt.Sprintf("/busy%d.html", i))
-	}
-	inv, err := invalidation.Create(context.Background(), c, dist, paths, invalidation.CallerReference(t.Name(), dist, time.Now().String()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return inv
+	return cf
 }
 
 func countWildcards(paths []string) int {
@@ -81,11 +59,11 @@ func countWildcards(paths []string) int {
 }
 
 func TestInvalidateChangedCapsWildcardsByInProgress(t *testing.T) {
-	cf, c := busyProxy(t)
+	cf := busyProxy(t)
 	d1, d2 := testkit.CreateDistribution(t, cf.URL), testkit.CreateDistribution(t, cf.URL)
 	all, changed := busySite(t)
-	busy := occupy(t, c, d2, 12, 1) // 3 wildcards free on d2, 15 on d1
-	occupy(t, c, d1, 5, 0)
+	busy := cf.Occupy(t, d2, 12, 1) // 3 wildcards free on d2, 15 on d1
+	cf.Occupy(t, d1, 5, 0)
 
 	r := edgeflush(t, "", "invalidate", "--distribution", d1, "--distribution", d2, "--changed", changed, "--all", all, "--output", "json")
 	if r.code != 0 {
@@ -110,16 +88,16 @@ func TestInvalidateChangedCapsWildcardsByInProgress(t *testing.T) {
 
 	r = edgeflush(t, "", "invalidate", "--distribution", d2, "--changed", changed, "--all", all, "--path", "/extra.html")
 	// d2 now holds 15 wildcards: 36 pages in 30 paths is impossible without one.
-	wantFailure(t, r, 1, "fits what CloudFront has free now", busy.ID, "edgeflush wait --distribution "+d2+" --id "+busy.ID)
+	wantFailure(t, r, 1, "fits what CloudFront has free now", busy, "edgeflush wait --distribution "+d2+" --id "+busy)
 	if n := cf.Creations(d2); n != 2 {
 		t.Errorf("a refused plan created an invalidation: %d", n)
 	}
 }
 
 func TestInvalidateChangedWithoutFreeWildcards(t *testing.T) {
-	cf, c := busyProxy(t)
+	cf := busyProxy(t)
 	d := testkit.CreateDistribution(t, cf.URL)
-	occupy(t, c, d, 15, 0)
+	cf.Occupy(t, d, 15, 0)
 	writeFile(t, "all.txt", "a.html\nb.html\nc/d.html\nc/e.html\n")
 	writeFile(t, "changed.txt", "a.html\nc/d.html\nc/e.html\n")
 
@@ -147,9 +125,9 @@ func TestInvalidateChangedWithoutFreeWildcards(t *testing.T) {
 }
 
 func TestInvalidateDryRunLooksUpInProgress(t *testing.T) {
-	cf, c := busyProxy(t)
+	cf := busyProxy(t)
 	d := testkit.CreateDistribution(t, cf.URL)
-	busy := occupy(t, c, d, 12, 2)
+	busy := cf.Occupy(t, d, 12, 2)
 	all, changed := busySite(t)
 	lists := cf.Requests(testkit.OpListInvalidations)
 
@@ -157,7 +135,7 @@ func TestInvalidateDryRunLooksUpInProgress(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
-	want := fmt.Sprintf("in progress: 1 invalidations (%s/%s: 12 wildcard, 2 exact paths); free on every distribution: 3 wildcard, 2998 exact paths; planned with at most 30 paths, 3 wildcards (30 paths, 10 wildcards asked)\n", d, busy.ID)
+	want := fmt.Sprintf("in progress: 1 invalidations (%s/%s: 12 wildcard, 2 exact paths); free on every distribution: 3 wildcard, 2998 exact paths; planned with at most 30 paths, 3 wildcards (30 paths, 10 wildcards asked)\n", d, busy)
 	if !strings.HasPrefix(r.stdout, "dry run: nothing created\n"+want) {
 		t.Errorf("dry run output:\n%s\nwant it to start with the in-progress line:\n%s", r.stdout, want)
 	}
@@ -183,7 +161,7 @@ func TestInvalidateDryRunLooksUpInProgress(t *testing.T) {
 }
 
 func TestInvalidateLookupFailure(t *testing.T) {
-	cf, _ := busyProxy(t)
+	cf := busyProxy(t)
 	d := testkit.CreateDistribution(t, cf.URL)
 	all, changed := busySite(t)
 	cf.InjectOp(testkit.OpListInvalidations, testkit.FaultAccessDenied, 1)
@@ -197,7 +175,7 @@ func TestInvalidateLookupFailure(t *testing.T) {
 // TestPlanWithinInProgress covers the helper `edgeflush deploy` calls in place of
 // planner.Plan.
 func TestPlanWithinInProgress(t *testing.T) {
-	cf, c := busyProxy(t)
+	cf := busyProxy(t)
 	d := testkit.CreateDistribution(t, cf.URL)
 	a := newApp(strings.NewReader(""), io.Discard, io.Discard)
 	in := planner.Input{All: []string{"x.html"}, IndexDocument: "-"}
@@ -214,7 +192,7 @@ func TestPlanWithinInProgress(t *testing.T) {
 	if err != nil || res.Wildcards != planner.DefaultMaxWildcards {
 		t.Fatalf("idle: %v, %d wildcards", err, res.Wildcards)
 	}
-	occupy(t, c, d, 11, 0)
+	cf.Occupy(t, d, 11, 0)
 	if res, err = a.planWithinInProgress(ctx, []string{d}, in); err != nil || res.Wildcards != 4 {
 		t.Errorf("11 in progress: %v, %d wildcards, want 4", err, res.Wildcards)
 	}
@@ -223,18 +201,18 @@ func TestPlanWithinInProgress(t *testing.T) {
 	if res, err = a.planWithinInProgress(ctx, nil, in); err != nil || res.Wildcards != planner.DefaultMaxWildcards || cf.Requests(testkit.OpListInvalidations) != lists {
 		t.Errorf("no distribution: %v, %d wildcards", err, res.Wildcards)
 	}
-	busy := occupy(t, c, d, 4, 0)
+	busy := cf.Occupy(t, d, 4, 0)
 	_, err = a.planWithinInProgress(ctx, []string{d}, in)
-	if err == nil || !strings.Contains(err.Error(), busy.ID) || !strings.Contains(err.Error(), "edgeflush wait") {
+	if err == nil || !strings.Contains(err.Error(), busy) || !strings.Contains(err.Error(), "edgeflush wait") {
 		t.Errorf("full: %v", err)
 	}
 }
 
 // deploy plans its invalidation within the wildcards free, like invalidate --changed.
 func TestDeployCapsWildcardsByInProgress(t *testing.T) {
-	cf, c := busyProxy(t)
+	cf := busyProxy(t)
 	d := testkit.CreateDistribution(t, cf.URL)
-	busy := occupy(t, c, d, 15, 0)
+	busy := cf.Occupy(t, d, 15, 0)
 	cfg, err := testkit.SDKConfig(context.Background(), moto(t).URL)
 	if err != nil {
 		t.Fatal(err)
@@ -256,7 +234,7 @@ func TestDeployCapsWildcardsByInProgress(t *testing.T) {
 	r := edgeflush(t, "", "deploy", "site", "--bucket", bucket, "--distribution", d, "--max-paths", "5")
 	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
 	last := lines[len(lines)-1]
-	for _, want := range []string{"edgeflush: ", "in progress", "edgeflush wait --distribution " + d + " --id " + busy.ID} {
+	for _, want := range []string{"edgeflush: ", "in progress", "edgeflush wait --distribution " + d + " --id " + busy} {
 		if r.code != 1 || !strings.Contains(last, want) {
 			t.Fatalf("exit %d, last stderr line %q: want exit 1 and %q", r.code, last, want)
 		}

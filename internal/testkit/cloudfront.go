@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"bytes"
+	"context"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -17,6 +18,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
+	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudfront/types"
 )
 
 // CloudFront API operations the realism proxy tells apart, for fault injection and counters.
@@ -744,4 +749,35 @@ func copyResponse(w http.ResponseWriter, resp *http.Response, body []byte) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(resp.StatusCode)
 	_, _ = w.Write(body)
+}
+
+// Occupy creates, through the proxy, one invalidation on distributionID holding
+// wildcards wildcard paths and exact exact paths, and returns its id: with a long
+// CompleteAfter it holds that much of the distribution's in-progress room.
+func (c *CloudFront) Occupy(t testing.TB, distributionID string, wildcards, exact int) string {
+	t.Helper()
+	var paths []string
+	for i := range wildcards {
+		paths = append(paths, fmt.Sprintf("/busy%d/*", i))
+	}
+	for i := range exact {
+		paths = append(paths, fmt.Sprintf("/busy%d.html", i))
+	}
+	ctx := context.Background()
+	cfg, err := SDKConfig(ctx, c.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := fmt.Sprintf("testkit-occupy-%s-%d", distributionID, time.Now().UnixNano())
+	out, err := cloudfront.NewFromConfig(cfg).CreateInvalidation(ctx, &cloudfront.CreateInvalidationInput{
+		DistributionId: aws.String(distributionID),
+		InvalidationBatch: &cftypes.InvalidationBatch{
+			CallerReference: aws.String(ref),
+			Paths:           &cftypes.Paths{Quantity: aws.Int32(int32(len(paths))), Items: paths},
+		},
+	})
+	if err != nil {
+		t.Fatalf("occupy %s with %d wildcard and %d exact paths: %v", distributionID, wildcards, exact, err)
+	}
+	return aws.ToString(out.Invalidation.Id)
 }

@@ -50,22 +50,6 @@ func proxy(t *testing.T) (*testkit.CloudFront, *cloudfront.Client) {
 	return cf, c
 }
 
-func occupy(t *testing.T, c *cloudfront.Client, dist string, wildcards, exact int) invalidation.Invalidation {
-	t.Helper()
-	var paths []string
-	for i := range wildcards {
-		paths = append(paths, fmt.Sprintf("/busy%d/*", i))
-	}
-	for i := range exact {
-		paths = append(paths, fmt.Sprintf("/busy%d.html", i))
-	}
-	inv, err := invalidation.Create(context.Background(), c, dist, paths, invalidation.CallerReference(t.Name(), dist, fmt.Sprint(time.Now().UnixNano())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return inv
-}
-
 // site has 12 directories with distinct first letters whose 3 pages all changed, and
 // one unchanged page: a wildcard per directory evicts nothing and saves 2 paths, so
 // the best plan within 30 paths uses every wildcard it may from 3 on (with 1 or 2,
@@ -106,8 +90,8 @@ func TestPlanCapsWildcardsToTheFreeOnes(t *testing.T) {
 		t.Fatalf("nothing in progress: %v capped=%v paths %v, want %v", err, rep.Capped(), res.Paths, free.Paths)
 	}
 
-	occupy(t, c, d1, 8, 0)  // 7 free on d1
-	occupy(t, c, d2, 12, 5) // 3 free on d2: the minimum
+	cf.Occupy(t, d1, 8, 0)  // 7 free on d1
+	cf.Occupy(t, d2, 12, 5) // 3 free on d2: the minimum
 	res, rep, err = Plan(ctx, c, []string{d1, d2}, site(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +113,7 @@ func TestPlanCapsWildcardsToTheFreeOnes(t *testing.T) {
 	}
 	// The uncapped plan would have been refused on d2 (checked on a twin).
 	d3 := testkit.CreateDistribution(t, cf.URL)
-	occupy(t, c, d3, 12, 5)
+	cf.Occupy(t, d3, 12, 5)
 	if _, err := invalidation.Create(ctx, c, d3, free.Paths, invalidation.CallerReference(t.Name(), "uncapped")); invalidation.Classify(err) != invalidation.KindInProgressLimit {
 		t.Errorf("the uncapped plan on a busy distribution: %v, want the in-progress limit", err)
 	}
@@ -139,9 +123,9 @@ func TestPlanWithoutFreeWildcards(t *testing.T) {
 	cf, c := proxy(t)
 	ctx := context.Background()
 	d := testkit.CreateDistribution(t, cf.URL)
-	old := occupy(t, c, d, 4, 0)
-	newer := occupy(t, c, d, 11, 0)
-	exactOnly := occupy(t, c, d, 0, 2)
+	old := cf.Occupy(t, d, 4, 0)
+	newer := cf.Occupy(t, d, 11, 0)
+	exactOnly := cf.Occupy(t, d, 0, 2)
 
 	// Few changes: exact paths suffice, and the plan has no wildcard.
 	small := planner.Input{All: []string{"a.html", "b.html", "c/d.html"}, Changed: []string{"a.html", "c/d.html"}}
@@ -163,13 +147,13 @@ func TestPlanWithoutFreeWildcards(t *testing.T) {
 	if rep.Room.Wildcards != 0 || be.Report.MaxWildcards != 0 {
 		t.Errorf("report %+v", be.Report)
 	}
-	for _, id := range []string{old.ID, newer.ID, d} {
+	for _, id := range []string{old, newer, d} {
 		if !strings.Contains(err.Error(), id) {
 			t.Errorf("error %q does not name %s", err, id)
 		}
 	}
-	if o, ok := be.Oldest(); !ok || o.ID != old.ID {
-		t.Errorf("Oldest() = %v %v, want %s (the oldest holding wildcards, not %s)", o.ID, ok, old.ID, exactOnly.ID)
+	if o, ok := be.Oldest(); !ok || o.ID != old {
+		t.Errorf("Oldest() = %v %v, want %s (the oldest holding wildcards, not %s)", o.ID, ok, old, exactOnly)
 	}
 
 	// Once they complete, the full budget is back.
@@ -184,7 +168,7 @@ func TestPlanNoLookupCases(t *testing.T) {
 	cf, c := proxy(t)
 	ctx := context.Background()
 	d := testkit.CreateDistribution(t, cf.URL)
-	occupy(t, c, d, 15, 0)
+	cf.Occupy(t, d, 15, 0)
 
 	// No distribution: the plain plan, nothing asked.
 	before := cf.Requests(testkit.OpListInvalidations)
@@ -226,7 +210,7 @@ func TestPlanCountsExtraPaths(t *testing.T) {
 	cf, c := proxy(t)
 	ctx := context.Background()
 	d := testkit.CreateDistribution(t, cf.URL)
-	occupy(t, c, d, 10, 0)
+	cf.Occupy(t, d, 10, 0)
 	extra := []string{"/sitemap.xml", "/feeds/*", "/tags/*"}
 	res, rep, err := Plan(ctx, c, []string{d}, site(), extra)
 	if err != nil {

@@ -155,13 +155,7 @@ func newInProgressReport(r budget.Report) *inProgressReport {
 	}
 	for _, inv := range r.Room.Busy() {
 		i := inProgressInvalidation{Distribution: inv.DistributionID, ID: inv.ID}
-		for _, p := range inv.Paths {
-			if invalidation.IsWildcard(p) {
-				i.Wildcards++
-			} else {
-				i.Exact++
-			}
-		}
+		i.Exact, i.Wildcards = invalidation.CountPaths(inv.Paths)
 		out.Invalidations = append(out.Invalidations, i)
 	}
 	return out

@@ -64,13 +64,9 @@ func InProgress(ctx context.Context, api ListAPI, distributionID string) (Usage,
 			if inv.Completed() {
 				continue
 			}
-			for _, path := range inv.Paths {
-				if IsWildcard(path) {
-					u.Wildcards++
-				} else {
-					u.Exact++
-				}
-			}
+			exact, wild := CountPaths(inv.Paths)
+			u.Exact += exact
+			u.Wildcards += wild
 			u.Invalidations = append(u.Invalidations, inv)
 		}
 	}
@@ -133,13 +129,8 @@ func (r Room) Describe() string {
 		}
 		var ids []string
 		for _, inv := range u.Invalidations {
-			var w int
-			for _, p := range inv.Paths {
-				if IsWildcard(p) {
-					w++
-				}
-			}
-			ids = append(ids, fmt.Sprintf("%s (%d wildcard, %d exact paths)", inv.ID, w, len(inv.Paths)-w))
+			exact, wild := CountPaths(inv.Paths)
+			ids = append(ids, fmt.Sprintf("%s (%d wildcard, %d exact paths)", inv.ID, wild, exact))
 		}
 		parts = append(parts, u.DistributionID+": "+strings.Join(ids, ", "))
 	}

@@ -165,16 +165,20 @@ func (e *BatchError) Error() string {
 // CloudFront ever allows in progress on one distribution: such a batch would be
 // refused with TooManyInvalidationsInProgress however long one waits.
 func CheckBatch(paths []string) error {
-	var exact, wild int
-	for _, p := range paths {
-		if IsWildcard(p) {
-			wild++
-		} else {
-			exact++
-		}
-	}
+	exact, wild := CountPaths(paths)
 	if exact > MaxInProgressPaths || wild > MaxInProgressWildcards {
 		return &BatchError{Exact: exact, Wildcards: wild}
 	}
 	return nil
+}
+
+// CountPaths splits paths the way CloudFront counts them against its in-progress
+// limits: exact paths and wildcard paths.
+func CountPaths(paths []string) (exact, wildcards int) {
+	for _, p := range paths {
+		if IsWildcard(p) {
+			wildcards++
+		}
+	}
+	return len(paths) - wildcards, wildcards
 }

@@ -169,3 +169,13 @@ func BenchmarkPreparePaths3000(b *testing.B) {
 		}
 	}
 }
+
+func TestCountPaths(t *testing.T) {
+	exact, wild := CountPaths([]string{"/a", "/b/*", "/*", "/c%2A", "/d"})
+	if exact != 3 || wild != 2 {
+		t.Errorf("CountPaths = %d exact, %d wildcards; want 3 and 2", exact, wild)
+	}
+	if e, w := CountPaths(nil); e != 0 || w != 0 {
+		t.Errorf("CountPaths(nil) = %d, %d", e, w)
+	}
+}

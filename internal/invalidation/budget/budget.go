@@ -94,13 +94,9 @@ func Plan(ctx context.Context, api invalidation.ListAPI, dists []string, in plan
 	if err != nil {
 		return planner.Result{}, rep, &LookupError{Err: err}
 	}
-	for _, p := range extra {
-		if invalidation.IsWildcard(p) {
-			room.Wildcards = max(0, room.Wildcards-1)
-		} else {
-			room.Exact = max(0, room.Exact-1)
-		}
-	}
+	exact, wild := invalidation.CountPaths(extra)
+	room.Exact = max(0, room.Exact-exact)
+	room.Wildcards = max(0, room.Wildcards-wild)
 	rep.Room = room
 	rep.RequestedPaths, rep.RequestedWildcards = resolve(in)
 	rep.MaxPaths, rep.MaxWildcards = room.Fit(rep.RequestedPaths, rep.RequestedWildcards)

@@ -1,7 +1,6 @@
 package codepipeline
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
 
 	"github.com/edgeflush/edgeflush/internal/invalidation"
+	"github.com/edgeflush/edgeflush/internal/testkit"
 )
 
 // fakeCloudFront behaves like CloudFront for the handler: caller references
@@ -189,24 +189,6 @@ func (j *fakeJobs) result(t *testing.T, id string) jobResult {
 	return r
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 const (
 	testSecretKey    = "wJalrXUtnFEMI-SECRET-never-log-me"
 	testSessionToken = "FwoGZXIvYXdzEXAMPLE-session-never-log-me"
@@ -237,7 +219,7 @@ type harness struct {
 	t    *testing.T
 	cf   *fakeCloudFront
 	jobs *fakeJobs
-	logs *syncBuffer
+	logs *testkit.SyncBuffer
 	h    *Handler
 	// factoryParams records the params every CloudFront factory call got.
 	factoryParams []Params
@@ -246,7 +228,7 @@ type harness struct {
 }
 
 func newHarness(t *testing.T) *harness {
-	hs := &harness{t: t, cf: newFakeCloudFront(), jobs: newFakeJobs(), logs: &syncBuffer{}}
+	hs := &harness{t: t, cf: newFakeCloudFront(), jobs: newFakeJobs(), logs: &testkit.SyncBuffer{}}
 	hs.h = &Handler{
 		Jobs: hs.jobs,
 		CloudFront: func(ctx context.Context, p Params) (invalidation.API, error) {

@@ -67,7 +67,7 @@ type integration struct {
 
 // newHandler builds the handler exactly as cmd/edgeflush-lambda does (awsconf.Load from
 // the standard environment variables, then New), with short polling knobs.
-func (in *integration) newHandler(t *testing.T, logs *syncBuffer) *Handler {
+func (in *integration) newHandler(t *testing.T, logs *testkit.SyncBuffer) *Handler {
 	t.Helper()
 	env := append(in.moto.Env(),
 		"AWS_ENDPOINT_URL_CLOUDFRONT="+in.cfSign.URL,
@@ -138,7 +138,7 @@ func TestIntegration(t *testing.T) {
 	seedParams := `{"PipelineName":"site-pipeline","DistributionId":"` + in.dist + `"}`
 
 	t.Run("seed parameters succeed only after completion", func(t *testing.T) {
-		logs := &syncBuffer{}
+		logs := &testkit.SyncBuffer{}
 		h := in.newHandler(t, logs)
 		before := len(in.cf.Invalidations(in.dist))
 		chain, final := runChain(t, in.driver(h, seedParams))
@@ -165,7 +165,7 @@ func TestIntegration(t *testing.T) {
 	})
 
 	t.Run("redelivered first event creates one invalidation", func(t *testing.T) {
-		h := in.newHandler(t, &syncBuffer{})
+		h := in.newHandler(t, &testkit.SyncBuffer{})
 		before := in.cf.Creations(in.dist)
 		d := in.driver(h, seedParams)
 		d.Redeliver = 2
@@ -182,7 +182,7 @@ func TestIntegration(t *testing.T) {
 	})
 
 	t.Run("in-progress limit, throttling and 503 still end in success", func(t *testing.T) {
-		h := in.newHandler(t, &syncBuffer{})
+		h := in.newHandler(t, &testkit.SyncBuffer{})
 		before := in.cf.Creations(in.dist)
 		in.cf.Inject(testkit.FaultTooManyInvalidations, 3)
 		in.cf.InjectOp(testkit.OpGetInvalidation, testkit.FaultThrottling, 2)
@@ -200,7 +200,7 @@ func TestIntegration(t *testing.T) {
 	})
 
 	t.Run("several distributions", func(t *testing.T) {
-		h := in.newHandler(t, &syncBuffer{})
+		h := in.newHandler(t, &testkit.SyncBuffer{})
 		second := testkit.CreateDistribution(t, in.moto.URL)
 		_, final := runChain(t, in.driver(h, `{"DistributionIds":["`+in.dist+`","`+second+`"],"Paths":["/index.html","/docs/*"]}`))
 		if !final.Success || final.OutputVariables["DistributionIds"] != in.dist+","+second || final.OutputVariables["PathCount"] != "2" {
@@ -213,7 +213,7 @@ func TestIntegration(t *testing.T) {
 	})
 
 	t.Run("bad input gets the right failure and creates nothing", func(t *testing.T) {
-		h := in.newHandler(t, &syncBuffer{})
+		h := in.newHandler(t, &testkit.SyncBuffer{})
 		for params, want := range map[string]string{
 			`{"DistributionId":"` + in.dist + `","Paths":["no-slash"]}`: "ConfigurationError",
 			`{"DistributionIds":[]}`:                                    "ConfigurationError",
@@ -233,7 +233,7 @@ func TestIntegration(t *testing.T) {
 	})
 
 	t.Run("cross-account role signs CloudFront calls only", func(t *testing.T) {
-		h := in.newHandler(t, &syncBuffer{})
+		h := in.newHandler(t, &testkit.SyncBuffer{})
 		cfBefore, cpBefore := in.cfSign.signedBy(), in.cpSign.signedBy()
 		_, final := runChain(t, in.driver(h, `{"DistributionId":"`+in.dist+`","RoleArn":"arn:aws:iam::123456789012:role/edgeflush-invalidator","ExternalId":"ext-123"}`))
 		if !final.Success {

@@ -1,11 +1,9 @@
 package notify
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,23 +15,6 @@ import (
 	"github.com/edgeflush/edgeflush/internal/codepipeline"
 	"github.com/edgeflush/edgeflush/internal/testkit"
 )
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // pipelineRig runs the action's handler wired exactly as cmd/edgeflush-lambda wires it
 // (awsconf.Load from the standard variables, codepipeline.New, notify.FromConfig),
@@ -73,7 +54,7 @@ func (r *pipelineRig) run(t *testing.T, params string) (testkit.JobResult, strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedBuffer{}
+	logs := &testkit.SyncBuffer{}
 	h := codepipeline.New(cfg, codepipeline.NewLogger(logs))
 	h.Notifiers = FromConfig(cfg) // the line cmd/edgeflush-lambda has
 	h.PollInterval, h.PollBudget, h.SafetyMargin = 50*time.Millisecond, 2*time.Second, 50*time.Millisecond

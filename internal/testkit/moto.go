@@ -49,7 +49,7 @@ type Moto struct {
 	URL string // http://127.0.0.1:PORT
 
 	cmd    *exec.Cmd
-	logs   *syncBuffer
+	logs   *SyncBuffer
 	done   chan struct{}
 	closed sync.Once
 }
@@ -81,7 +81,7 @@ func NewMoto() (*Moto, error) {
 		if err != nil {
 			return nil, err
 		}
-		m := &Moto{URL: "http://127.0.0.1:" + strconv.Itoa(port), logs: &syncBuffer{}, done: make(chan struct{})}
+		m := &Moto{URL: "http://127.0.0.1:" + strconv.Itoa(port), logs: &SyncBuffer{}, done: make(chan struct{})}
 		m.cmd = exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
 		m.cmd.Stdout = m.logs
 		m.cmd.Stderr = m.logs
@@ -210,19 +210,20 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// syncBuffer is a bytes.Buffer safe for a process writing while a test reads.
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for a process or a logger writing while a test
+// reads.
+type SyncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()

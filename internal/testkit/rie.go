@@ -137,7 +137,7 @@ type RIE struct {
 	URL string // http://127.0.0.1:P1, the invoke endpoint's base
 
 	cmd    *exec.Cmd
-	logs   *syncBuffer
+	logs   *SyncBuffer
 	done   chan struct{}
 	closed sync.Once
 	client *http.Client
@@ -172,7 +172,7 @@ func NewRIE(bootstrap string, env []string) (*RIE, error) {
 	}
 	r := &RIE{
 		URL:    "http://127.0.0.1:" + strconv.Itoa(p1),
-		logs:   &syncBuffer{},
+		logs:   &SyncBuffer{},
 		done:   make(chan struct{}),
 		client: &http.Client{},
 	}

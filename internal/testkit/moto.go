@@ -102,24 +102,31 @@ func NewMoto() (*Moto, error) {
 }
 
 func (m *Moto) waitReady(timeout time.Duration) error {
+	return waitHTTP(m.done, timeout, 100*time.Millisecond, m.URL+"/moto-api/", func(status int) bool { return status == http.StatusOK },
+		"moto_server exited before it was ready", fmt.Sprintf("moto_server at %s not ready after %s", m.URL, timeout))
+}
+
+// waitHTTP polls url every interval until ready accepts an answer's status, the
+// process behind done exits (exited) or timeout passes (late).
+func waitHTTP(done <-chan struct{}, timeout, interval time.Duration, url string, ready func(status int) bool, exited, late string) error {
 	deadline := time.Now().Add(timeout)
 	client := &http.Client{Timeout: time.Second}
 	for time.Now().Before(deadline) {
 		select {
-		case <-m.done:
-			return errors.New("moto_server exited before it was ready")
+		case <-done:
+			return errors.New(exited)
 		default:
 		}
-		resp, err := client.Get(m.URL + "/moto-api/")
+		resp, err := client.Get(url)
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if ready(resp.StatusCode) {
 				return nil
 			}
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(interval)
 	}
-	return fmt.Errorf("moto_server at %s not ready after %s", m.URL, timeout)
+	return errors.New(late)
 }
 
 // Close stops moto_server (and its process group). It is safe to call more than once.

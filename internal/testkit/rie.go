@@ -206,22 +206,9 @@ func NewRIE(bootstrap string, env []string) (*RIE, error) {
 }
 
 func (r *RIE) waitListening(timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		select {
-		case <-r.done:
-			return errors.New("aws-lambda-rie exited at start")
-		default:
-		}
-		// Any HTTP answer (even 404/405) means the emulator listens.
-		resp, err := http.Get(r.URL + "/2015-03-31/functions/function/ping")
-		if err == nil {
-			resp.Body.Close()
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return fmt.Errorf("aws-lambda-rie at %s not listening after %s", r.URL, timeout)
+	// Any HTTP answer (even 404/405) means the emulator listens.
+	return waitHTTP(r.done, timeout, 20*time.Millisecond, r.URL+"/2015-03-31/functions/function/ping", func(int) bool { return true },
+		"aws-lambda-rie exited at start", fmt.Sprintf("aws-lambda-rie at %s not listening after %s", r.URL, timeout))
 }
 
 // Close stops the emulator and the bootstrap. Safe to call twice. The emulator starts the

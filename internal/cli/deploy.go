@@ -42,23 +42,21 @@ const deployPricePerPath = 0.005
 const deployGCPercent = 25
 
 type deployOptions struct {
-	bucket, prefix  string
-	distributions   []string
-	maxDeletes      int
-	noDelete        bool
-	dryRun          bool
-	wait            bool
-	timeout         time.Duration
-	pollInterval    time.Duration
-	maxPaths        int
-	indexDocument   string
-	concurrency     int
-	output          string
-	partSize        int64
-	multipartAbove  int64
-	dirWithoutSlash bool
-	debug           bool
-	memProfile      string
+	bucket, prefix string
+	distributions  []string
+	maxDeletes     int
+	noDelete       bool
+	dryRun         bool
+	wait           bool
+	timeout        time.Duration
+	pollInterval   time.Duration
+	concurrency    int
+	output         string
+	planFlags
+	partSize       int64
+	multipartAbove int64
+	debug          bool
+	memProfile     string
 }
 
 func newDeployCmd(a *app) *cobra.Command {
@@ -104,9 +102,7 @@ anything is written. Nothing is invalidated when nothing changed.`,
 	f.DurationVar(&o.timeout, "timeout", 10*time.Minute, "with --wait: give up after this long (0: no limit)")
 	f.DurationVar(&o.pollInterval, "poll-interval", invalidation.DefaultPollInterval, "with --wait: time between status checks")
 	_ = f.MarkHidden("poll-interval")
-	f.IntVar(&o.maxPaths, "max-paths", planner.DefaultMaxPaths, "at most this many invalidation paths per distribution")
-	f.StringVar(&o.indexDocument, "index-document", "index.html", `the directory index document ("-": none)`)
-	f.BoolVar(&o.dirWithoutSlash, "dir-without-slash", false, `the site also serves "/dir" for "dir/index.html"`)
+	o.planFlags.register(f, "")
 	f.IntVar(&o.concurrency, "concurrency", sitesync.DefaultConcurrency, "parallel uploads (and hashes)")
 	f.StringVar(&o.output, "output", "text", "output format: text or json")
 	f.Int64Var(&o.multipartAbove, "multipart-threshold", sitesync.DefaultMultipartThreshold, "upload files larger than this many bytes in parts")
@@ -163,8 +159,8 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 	if o.concurrency < 1 {
 		return usageErrorf("--concurrency %d: want at least 1", o.concurrency)
 	}
-	if o.maxPaths < 1 {
-		return usageErrorf("--max-paths %d: want at least 1", o.maxPaths)
+	if err := o.planFlags.check(true); err != nil {
+		return err
 	}
 	info, err := os.Stat(dir)
 	if err != nil || !info.IsDir() {
@@ -246,8 +242,10 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 	}
 
 	if len(res.Changed) > 0 {
-		pr, err := a.planWithinInProgress(ctx, dists, planner.Input{All: res.All, Changed: res.Changed, MaxPaths: o.maxPaths,
-			IndexDocument: o.indexDocument, DirWithoutSlash: o.dirWithoutSlash})
+		pr, err := a.planWithinInProgress(ctx, dists, o.planFlags.input(res.All, res.Changed))
+		if errors.Is(err, planner.ErrInfeasible) {
+			return fmt.Errorf("plan the invalidation of %d changed keys: %w; raise --max-paths or --max-wildcards", len(res.Changed), err)
+		}
 		if err != nil {
 			return fmt.Errorf("plan the invalidation of %d changed keys: %w", len(res.Changed), err)
 		}

@@ -25,15 +25,12 @@ func init() { register(newInvalidateCmd) }
 
 // invalidateOptions are the flags of `edgeflush invalidate`.
 type invalidateOptions struct {
-	distributions   []string
-	paths           []string
-	pathsFrom       string
-	changedFile     string
-	allFile         string
-	maxPaths        int
-	maxWildcards    int
-	indexDocument   string
-	dirWithoutSlash bool
+	distributions []string
+	paths         []string
+	pathsFrom     string
+	changedFile   string
+	allFile       string
+	planFlags
 	wait            bool
 	timeout         time.Duration
 	pollInterval    time.Duration
@@ -70,10 +67,7 @@ literal percent sign and is sent as %25.`,
 	f.StringVar(&o.pathsFrom, "paths-from", "", `file with one path per line ("-" for stdin)`)
 	f.StringVar(&o.changedFile, "changed", "", `file with the changed (and deleted) S3 keys, one per line ("-": stdin): invalidate the planned paths (needs --all)`)
 	f.StringVar(&o.allFile, "all", "", `file with every S3 key of the site, one per line ("-": stdin; with --changed)`)
-	f.IntVar(&o.maxPaths, "max-paths", planner.DefaultMaxPaths, "with --changed: at most this many paths in all")
-	f.IntVar(&o.maxWildcards, "max-wildcards", planner.DefaultMaxWildcards, "with --changed: at most this many wildcard paths (0: none); lowered to those free on every distribution")
-	f.StringVar(&o.indexDocument, "index-document", "index.html", `with --changed: the directory index document ("-": none)`)
-	f.BoolVar(&o.dirWithoutSlash, "dir-without-slash", false, `with --changed: the site also serves "/dir" for "dir/index.html"`)
+	o.planFlags.register(f, "with --changed: ")
 	f.BoolVar(&o.wait, "wait", false, "wait until every invalidation is Completed")
 	f.DurationVar(&o.timeout, "timeout", 10*time.Minute, "with --wait: give up after this long (0: no limit)")
 	f.DurationVar(&o.pollInterval, "poll-interval", invalidation.DefaultPollInterval, "with --wait: time between status checks")
@@ -172,10 +166,10 @@ func (a *app) runInvalidate(ctx context.Context, cmd *cobra.Command, o *invalida
 	if o.timeout < 0 {
 		return usageErrorf("--timeout must be 0 (no limit) or more, not %s", o.timeout)
 	}
-	if o.changedFile != "" && o.maxWildcards > invalidation.MaxInProgressWildcards {
-		// A plan with more wildcards could never be accepted in one invalidation
-		// (CheckBatch below would refuse it), although one within the limit may exist.
-		return usageErrorf("--max-wildcards %d: CloudFront allows at most %d wildcard paths in progress per distribution", o.maxWildcards, invalidation.MaxInProgressWildcards)
+	if o.changedFile != "" {
+		if err := o.planFlags.check(true); err != nil {
+			return err
+		}
 	}
 	if (o.changedFile == "") != (o.allFile == "") {
 		return usageErrorf("--changed and --all go together: the planner needs the changed keys and every key of the site")
@@ -278,12 +272,6 @@ func (a *app) invalidationPaths(ctx context.Context, cmd *cobra.Command, o *inva
 	if o.changedFile == "" {
 		return prepared, nil, nil
 	}
-	switch {
-	case o.maxPaths < 1:
-		return nil, nil, usageErrorf("--max-paths must be at least 1, not %d", o.maxPaths)
-	case o.maxWildcards < planner.NoWildcards:
-		return nil, nil, usageErrorf("--max-wildcards must be at least 0, not %d", o.maxWildcards)
-	}
 	// Keys are read as `edgeflush plan` reads them (verbatim but for blank lines), so
 	// both commands plan the same paths.
 	changed, err := a.readKeyFile(o.changedFile)
@@ -294,17 +282,7 @@ func (a *app) invalidationPaths(ctx context.Context, cmd *cobra.Command, o *inva
 	if err != nil {
 		return nil, nil, err
 	}
-	wild := o.maxWildcards
-	if wild <= 0 {
-		// As in `edgeflush plan`: 0 (or -1) means none. Both commands read the same
-		// max-wildcards key of the config file, so they accept the same values.
-		wild = planner.NoWildcards
-	}
-	in := planner.Input{
-		All: all, Changed: changed,
-		MaxPaths: o.maxPaths, MaxWildcards: wild,
-		IndexDocument: o.indexDocument, DirWithoutSlash: o.dirWithoutSlash,
-	}
+	in := o.planFlags.input(all, changed)
 	// The invalidations in progress are looked up in a dry run too: the lookup only
 	// reads, and a dry run should show the paths a real run would send.
 	cf, err := a.cloudFront(ctx)

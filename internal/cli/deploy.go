@@ -56,6 +56,7 @@ type deployOptions struct {
 	partSize       int64
 	multipartAbove int64
 	debug          bool
+	verbose        bool
 	memProfile     string
 }
 
@@ -107,6 +108,7 @@ anything is written. Nothing is invalidated when nothing changed.`,
 	f.StringVar(&o.output, "output", "text", "output format: text or json")
 	f.Int64Var(&o.multipartAbove, "multipart-threshold", sitesync.DefaultMultipartThreshold, "upload files larger than this many bytes in parts")
 	f.Int64Var(&o.partSize, "part-size", sitesync.DefaultPartSize, "multipart part size in bytes (at least 5 MiB)")
+	f.BoolVar(&o.verbose, "verbose", false, "print every upload and delete on stderr as it happens (default: a progress bar on a terminal, else a line every few seconds or 10 %)")
 	f.BoolVar(&o.debug, "debug", false, "log the timing of each phase on stderr")
 	_ = f.MarkHidden("debug")
 	f.StringVar(&o.memProfile, "memprofile", "", "write a heap profile, taken when the live heap peaked, to this file (for bench/deploy)")
@@ -195,7 +197,7 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 		Bucket: o.bucket, Prefix: o.prefix, Config: cfg,
 		MaxDeletes: maxDeletes, MaxDeletesName: "--max-deletes",
 		NoDelete: o.noDelete, DryRun: o.dryRun, Concurrency: o.concurrency,
-		Exclude: exclude, Progress: a.stderr,
+		Exclude: exclude, Progress: a.stderr, VerboseProgress: o.verbose,
 		Logger:             slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level})),
 		MultipartThreshold: o.multipartAbove, PartSize: o.partSize,
 	}

@@ -102,10 +102,12 @@ type Options struct {
 	DryRun         bool
 	// Concurrency bounds parallel hashing, HEADs and uploads; 0 means DefaultConcurrency.
 	Concurrency int
-	// Progress receives a progress bar when it is a terminal, otherwise one line per
-	// write. Nil means no progress output.
-	Progress io.Writer
-	Logger   *slog.Logger
+	// Progress receives a progress bar when it is a terminal, otherwise a line every
+	// ProgressInterval or every tenth of the writes (one line per write with
+	// VerboseProgress). Nil means no progress output.
+	Progress        io.Writer
+	VerboseProgress bool
+	Logger          *slog.Logger
 
 	// Exclude lists paths or doublestar globs (relative to the tree root) of local files
 	// never uploaded; siteconfig.FileName at the root and ReservedDir folders are always excluded.

@@ -351,7 +351,6 @@ func (a *app) printDeploy(o *deployOptions, dists []string, out deployOutput) er
 	w := a.stdout
 	target := fmt.Sprintf("s3://%s/%s", out.Bucket, out.Prefix)
 	if out.DryRun {
-		fmt.Fprintf(w, "dry run: nothing written to %s\n", target)
 		for _, u := range out.Uploads {
 			fmt.Fprintf(w, "upload %s (%s, %d bytes)\n", u.Key, u.Reason, u.Size)
 		}
@@ -362,11 +361,12 @@ func (a *app) printDeploy(o *deployOptions, dists []string, out deployOutput) er
 	for _, k := range out.Kept {
 		fmt.Fprintf(w, "kept %s (--no-delete)\n", k)
 	}
-	verb := "uploaded"
 	if out.DryRun {
-		verb = "would upload"
+		fmt.Fprintf(w, "dry run: would upload %d, delete %d, leave %d unchanged (%s); nothing written\n",
+			len(out.Uploads), len(out.Deletes), out.Unchanged, target)
+	} else {
+		fmt.Fprintf(w, "uploaded %d, deleted %d, unchanged %d (%s)\n", len(out.Uploads), len(out.Deletes), out.Unchanged, target)
 	}
-	fmt.Fprintf(w, "%s %d, deleted %d, unchanged %d (%s)\n", verb, len(out.Uploads), len(out.Deletes), out.Unchanged, target)
 	if len(out.Pending) > 0 {
 		fmt.Fprintf(w, "%d keys changed by an earlier interrupted deploy are invalidated too\n", len(out.Pending))
 	}

@@ -67,7 +67,16 @@ type app struct {
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
 	a.baseAWSConfig = func(ctx context.Context) (aws.Config, error) {
-		return awsconf.Load(ctx, awsconf.Options{Region: a.region})
+		cfg, err := awsconf.Load(ctx, awsconf.Options{Region: a.region})
+		if err != nil {
+			return aws.Config{}, err
+		}
+		// No credentials at all is one line naming the settings that supply them,
+		// for every command, instead of the SDK's chain error on the first call.
+		if err := awsconf.CheckCredentials(ctx, cfg); err != nil {
+			return aws.Config{}, err
+		}
+		return cfg, nil
 	}
 	a.awsConfig = func(ctx context.Context) (aws.Config, error) {
 		cfg, err := a.baseAWSConfig(ctx)

@@ -6,7 +6,7 @@
 //   - an object is unchanged when its content MD5 and its header set (Content-Type,
 //     Cache-Control, Content-Encoding, Content-Disposition, Content-Language, user
 //     metadata) match. ListObjectsV2 returns neither headers nor metadata, so the last
-//     deploy leaves a manifest (<prefix>.edgeflush/manifest.json) recording, per key, the
+//     deploy leaves a manifest (<prefix>.edgeflush/manifest.json, gzip-compressed) recording, per key, the
 //     ETag and LastModified it saw with the MD5 and header digest it wrote. A manifest
 //     entry is trusted only while the listing still shows that ETag and LastModified;
 //     otherwise (first deploy over an existing bucket, an object rewritten by another

@@ -144,7 +144,6 @@ default, e.g. "max-paths: 30"). A flag on the command line wins over the environ
 which wins over the config file.`,
 		SilenceUsage:      true,
 		SilenceErrors:     true,
-		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			if err := a.resolveConfig(cmd); err != nil {
 				return err
@@ -171,8 +170,25 @@ which wins over the config file.`,
 	for _, f := range commands {
 		root.AddCommand(f(a))
 	}
+	// cobra's `completion bash|zsh|fish|powershell`, added now (rather than when it
+	// runs) so that it can be marked to skip the config file like version and help.
+	root.InitDefaultCompletionCmd()
+	if c, _, err := root.Find([]string{"completion"}); err == nil && c != root {
+		markNoConfig(c)
+	}
 	markRunErrors(root)
 	return root
+}
+
+// markNoConfig annotates c and its subcommands to skip config resolution.
+func markNoConfig(c *cobra.Command) {
+	if c.Annotations == nil {
+		c.Annotations = map[string]string{}
+	}
+	c.Annotations[annotationNoConfig] = "true"
+	for _, sub := range c.Commands() {
+		markNoConfig(sub)
+	}
 }
 
 // markRunErrors wraps every command's RunE so that Main can tell the command's own

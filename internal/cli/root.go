@@ -142,8 +142,8 @@ Every flag can also come from the environment (EDGEFLUSH_<FLAG_NAME>, e.g.
 EDGEFLUSH_MAX_PATHS) or from a top-level key of the config file (.edgeflush.yaml by
 default, e.g. "max-paths: 30"). A flag on the command line wins over the environment,
 which wins over the config file.`,
-		SilenceUsage:      true,
-		SilenceErrors:     true,
+		SilenceUsage:  true,
+		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			if err := a.resolveConfig(cmd); err != nil {
 				return err

@@ -162,3 +162,25 @@ func Summarize(judged []Judged, n int) []StepCounts {
 	}
 	return out
 }
+
+// SiteFiles is the Files of a Deploy for a site given as S3 keys and contents: each key is
+// served at "/"+key with the version its marker carries (HTML meta for .html/.htm, text
+// marker otherwise); an index.html is also served at its directory URL ("/", "/docs/"),
+// as the default root object or a pretty-URL set-up serves it. Keys are used as URL paths
+// as they are: give keys that need no percent-encoding.
+func SiteFiles(files map[string][]byte) map[string]int {
+	out := make(map[string]int, len(files))
+	for key, body := range files {
+		var v int
+		if strings.HasSuffix(key, ".html") || strings.HasSuffix(key, ".htm") {
+			v = htmlVersion(body)
+		} else {
+			v = TextVersion(body)
+		}
+		out["/"+key] = v
+		if key == "index.html" || strings.HasSuffix(key, "/index.html") {
+			out["/"+strings.TrimSuffix(key, "index.html")] = v
+		}
+	}
+	return out
+}

@@ -68,8 +68,8 @@ func main() {
 	flag.StringVar(&c.out, "out", "", "write the report to this file (and stdout)")
 	flag.IntVar(&c.pages, "pages", 300, "pages of the generated site")
 	flag.IntVar(&c.locations, "locations", 4, "edge locations")
-	flag.IntVar(&c.visitors, "visitors", 16, "visitors at once")
-	flag.IntVar(&c.readers, "readers", 8, "of the visitors, readers who keep each page open and then load its lazy chunk")
+	flag.IntVar(&c.visitors, "visitors", 20, "visitors at once")
+	flag.IntVar(&c.readers, "readers", 12, "of the visitors, readers who keep each page open and then load its lazy chunk")
 	flag.DurationVar(&c.lazyDelay, "lazy-delay", 6*time.Second, "how long a reader keeps a page open before loading its lazy chunk")
 	flag.DurationVar(&c.completeAfter, "complete-after", 4*time.Second, "how long each invalidation stays InProgress")
 	flag.DurationVar(&c.warm, "warm", 3*time.Second, "visitor load before the first measured deploy")
@@ -149,7 +149,8 @@ type toolResult struct {
 	counts  []visitor.StepCounts
 	loads   int
 	locs    map[string]int
-	records int
+	records int // requests the edge answered (visitors and probe)
+	hits    int // of which from a cache
 }
 
 func run(ctx context.Context, c config) (string, error) {
@@ -319,7 +320,12 @@ func (b *bench) runTool(ctx context.Context, t tool) (toolResult, error) {
 	for _, l := range vs.loads {
 		res.locs[l.Location]++
 	}
-	res.records = len(e.Records())
+	for _, rec := range e.Records() {
+		res.records++
+		if rec.Hit {
+			res.hits++
+		}
+	}
 	res.counts = visitor.Summarize(visitor.Judge(vs.loads, timeline), len(timeline))
 	return res, nil
 }

@@ -99,14 +99,19 @@ func (b *bench) report(results []toolResult, started time.Time, took time.Durati
 			writes += s.stats.writes
 			paths += len(s.paths)
 		}
-		p("- **%s** (v2 and v3): %d broken loads during the deploys and %d after success, %d of all broken being lazy chunks of open pages; %d stale responses after success; %d mixed loads during and %d after; %d objects written and %d invalidation paths in all",
+		p("- **%s**, v2 and v3 together: broken loads %d during the deploys and %d after success (%d of them lazy chunks of open pages); stale responses after success %d; mixed loads %d during and %d after; %d objects written, %d invalidation paths",
 			r.tool.name, brokenDuring, brokenAfter, lazy, stale, mixedDuring, mixedAfter, writes, paths)
 		if pageErr > 0 {
 			p("; %d page loads failed", pageErr)
 		}
-		p(". %d loads in all, over locations %s.\n", r.loads, locSummary(r.locs))
+		hit := 0.0
+		if r.records > 0 {
+			hit = 100 * float64(r.hits) / float64(r.records)
+		}
+		p(". %d visitor loads over locations %s; the edge answered %d requests (probe included), %.0f %% from a cache.\n", r.loads, locSummary(r.locs), r.records, hit)
 	}
-	p("\n")
+	p("\nObjects written count PUTs and DELETEs; edgeflush's also count its own manifest and journal writes (`writes` of `--output json`). ")
+	p("Mixed loads during a deploy come from the files that keep their name (`img/logo.svg` in v2, `img/bg.svg` in v3): until a location drops its copy, a page of the new version can meet the old image there, or an old page cached there the new image fetched by a miss.\n\n")
 	for _, r := range results {
 		if r.tool.name != "edgeflush" {
 			continue

@@ -277,8 +277,9 @@ func runDeploy(ctx context.Context, o Options, p *printer, st *stack) error {
 	if lastDrop.After(green) {
 		verdict = "AFTER"
 	}
-	p.line("edge: every location serves v2 from %s, %.1fs %s the pipeline turned green at %s (first sample with v2 everywhere: %s)",
-		rel(lastDrop), absSeconds(green.Sub(lastDrop)), verdict, rel(green), rel(allV2))
+	rel2 := func(t time.Time) string { return fmt.Sprintf("+%.2fs", t.Sub(p.start).Seconds()) }
+	p.line("edge: every location serves v2 from %s, %.2fs %s the pipeline turned green at %s (first sample with v2 everywhere: %s)",
+		rel2(lastDrop), absSeconds(green.Sub(lastDrop)), verdict, rel2(green), rel(allV2))
 	p.line("edge: stale answers to requests sent after green: %d of %d", stale, after)
 	if stale > 0 || lastDrop.After(green) {
 		return fmt.Errorf("%d stale answers after the pipeline turned green", stale)

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/edgeflush/edgeflush/internal/origin"
 	"github.com/edgeflush/edgeflush/internal/verify"
@@ -168,4 +170,53 @@ func printVerify(w io.Writer, rep *verify.Report) {
 	fmt.Fprintf(w, "checked %d URLs through %s (distribution %s): %d fresh, %d stale, %d failed\n",
 		rep.Checked, rep.BaseURL, rep.Distribution, rep.Fresh, len(rep.Stale), len(rep.Errors))
 	fmt.Fprintln(w, "(one edge location answered, the one nearest this machine; other locations and browsers' caches are not seen)")
+}
+
+// addDeployVerifyFlags adds deploy's --verify and --base-url.
+func addDeployVerifyFlags(f *pflag.FlagSet, o *deployOptions) {
+	f.BoolVar(&o.verify, "verify", false, "with --wait: then check the changed URLs at the edge (as edgeflush verify) and fail when any is stale")
+	f.StringVar(&o.baseURL, "base-url", "", "with --verify: where to ask (default https:// + the distribution's domain name)")
+}
+
+func checkDeployVerify(o *deployOptions) error {
+	switch {
+	case !o.verify && o.baseURL != "":
+		return usageErrorf("--base-url only applies with --verify")
+	case !o.verify:
+		return nil
+	case !o.wait && !o.dryRun:
+		return usageErrorf("--verify needs --wait: the edge may serve old copies until the invalidation is Completed")
+	case len(uniqueStrings(o.distributions)) == 0:
+		return usageErrorf("--verify needs a --distribution to ask")
+	case o.baseURL != "" && len(uniqueStrings(o.distributions)) > 1:
+		return usageErrorf("--base-url names one distribution's address, but %d distributions are given; verify them one at a time with edgeflush verify", len(uniqueStrings(o.distributions)))
+	}
+	return nil
+}
+
+// deployVerify checks the changed keys' URLs on every distribution after deploy --wait,
+// recording the reports in out; it returns a failure per distribution that is not fresh.
+func (a *app) deployVerify(ctx context.Context, o *deployOptions, dists, changed []string, out *deployOutput) []error {
+	if len(changed) == 0 {
+		return nil
+	}
+	paths := make([]string, len(changed))
+	for i, k := range changed {
+		// Encoded, so that a key with a literal '%' keeps its name through verify's decoding.
+		paths[i] = (&url.URL{Path: "/" + k}).EscapedPath()
+	}
+	var failures []error
+	for _, d := range dists {
+		rep, err := a.verify(ctx, verify.Options{DistributionID: d, Bucket: o.bucket, Prefix: o.prefix, BaseURL: o.baseURL,
+			Paths: paths, IndexDocument: o.indexDocument, Concurrency: o.concurrency})
+		if err != nil {
+			failures = append(failures, fmt.Errorf("verify %s: %w", d, err))
+			continue
+		}
+		out.Verify = append(out.Verify, rep)
+		if err := verifyFailure(rep); err != nil {
+			failures = append(failures, fmt.Errorf("%s: %w", d, err))
+		}
+	}
+	return failures
 }

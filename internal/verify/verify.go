@@ -78,6 +78,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// Header is sent with every request (e.g. a test's X-Edge-Location).
 	Header http.Header
+	// MaxURLs bounds the URLs checked (0: no bound); the rest are counted in
+	// Report.Unchecked, in key order after the exact paths.
+	MaxURLs int
 }
 
 // Stale is a URL whose edge copy is not the bucket's object.
@@ -116,6 +119,8 @@ type Report struct {
 	Stale        []Stale   `json:"stale"`
 	Errors       []Failure `json:"errors"`
 	Skipped      []Skipped `json:"skipped,omitempty"`
+	// Unchecked counts the URLs left out by Options.MaxURLs.
+	Unchecked int `json:"unchecked,omitempty"`
 }
 
 // OK reports whether every checked URL is fresh.
@@ -217,6 +222,10 @@ func Check(ctx context.Context, cf *origin.Reader, s3c S3API, o Options) (*Repor
 	}
 	rep := &Report{Distribution: d.ID, BaseURL: base, Stale: []Stale{}, Errors: []Failure{}}
 	targets := selectTargets(d, site, objs, o, rep)
+	if o.MaxURLs > 0 && len(targets) > o.MaxURLs {
+		rep.Unchecked = len(targets) - o.MaxURLs
+		targets = targets[:o.MaxURLs]
+	}
 	c := &checker{o: o, base: base, s3: s3c, prefix: prefix}
 	res := make([]outcome, len(targets))
 	g, gctx := errgroup.WithContext(ctx)

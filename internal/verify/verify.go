@@ -372,6 +372,12 @@ func selectTargets(d *origin.Distribution, site origin.Origin, objs map[string]o
 				rep.Skipped = append(rep.Skipped, Skipped{Path: p, Reason: "a directory URL, and there is no index document"})
 				continue
 			}
+			if _, ok := d.DirectoryURL(site, p+o.IndexDocument, o.IndexDocument); !ok {
+				// An invalidation names directory URLs whether or not they are served; a
+				// plain S3 origin answers 403 for them, which says nothing about freshness.
+				rep.Skipped = append(rep.Skipped, Skipped{Path: p, Reason: "the distribution's configuration shows no way to serve a directory URL (no default root object for /, no S3 website origin or viewer-request function)"})
+				continue
+			}
 			add(p, p[1:]+o.IndexDocument)
 		default:
 			addKey(p[1:])

@@ -178,6 +178,9 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 	if err != nil || !info.IsDir() {
 		return usageErrorf("%s is not a directory", dir)
 	}
+	if err := a.checkDeploySites(ctx, o); err != nil {
+		return err
+	}
 	// The deploy's heap is small (key names and digests) but allocates quickly; the
 	// default GOGC=100 lets the heap reach twice the live data between collections.
 	// Collecting earlier keeps the peak close to the live data for a few ms of CPU.

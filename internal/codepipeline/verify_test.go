@@ -16,6 +16,16 @@ func (f verifierFunc) Verify(ctx context.Context, req VerifyRequest) (VerifyResu
 	return f(ctx, req)
 }
 
+func (f verifierFunc) CheckSite(ctx context.Context, p Params, dist string) error { return nil }
+
+// siteChecker fails CheckSite.
+type siteChecker struct {
+	verifierFunc
+	err error
+}
+
+func (s siteChecker) CheckSite(ctx context.Context, p Params, dist string) error { return s.err }
+
 const verifyParams = `{"PipelineName":"site","DistributionId":"E1","Bucket":"site","Verify":true}`
 
 func deployedPaths(paths ...string) Deployer {
@@ -74,6 +84,20 @@ func TestVerifyOutOfTimeContinues(t *testing.T) {
 	res, jobs := hs.chain(verifyParams, 5)
 	if !res.success || jobs != 2 || n != 2 || len(hs.cf.created()) != 1 {
 		t.Fatalf("result %+v after %d jobs, %d checks, %d invalidations", res, jobs, n, len(hs.cf.created()))
+	}
+}
+
+func TestVerifyChecksTheSiteBeforeDeploying(t *testing.T) {
+	hs := newHarness(t)
+	deployed := false
+	hs.h.Deployer = deployerFunc(func(ctx context.Context, req DeployRequest) (DeployResult, error) {
+		deployed = true
+		return DeployResult{Paths: []string{"/a.css"}}, nil
+	})
+	hs.h.Verifier = siteChecker{err: &ConfigError{Key: "Bucket", Message: "bucket site is not an origin of distribution E1; its origins are: web (www.example.com, custom origin)"}}
+	res := hs.invoke("job-1", verifyParams, "")
+	if res.success || res.typ != types.FailureTypeConfigurationError || !strings.Contains(res.message, "its origins are: web") || deployed || len(hs.cf.created()) != 0 {
+		t.Fatalf("result %+v, deployed %v, %d invalidations", res, deployed, len(hs.cf.created()))
 	}
 }
 

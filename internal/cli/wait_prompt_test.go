@@ -47,6 +47,8 @@ func TestWaitReturnsPromptly(t *testing.T) {
 	// ...which came one scheduled pause after the last InProgress answer (plus the
 	// time of one GetInvalidation on this busy machine).
 	gap := after[0].Sub(before[len(before)-1])
+	t.Logf("%d polls while InProgress, then Completed seen %s after completion (%s after the previous poll)",
+		len(before), after[0].Sub(inv.CompleteAt).Round(time.Millisecond), gap.Round(time.Millisecond))
 	if limit := invalidation.PollDelay(completeAfter) + 2*time.Second; gap > limit {
 		t.Errorf("the poll that saw Completed came %s after the previous one; the schedule pauses %s", gap, invalidation.PollDelay(completeAfter))
 	}

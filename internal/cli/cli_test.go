@@ -295,6 +295,12 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"invalidate", "--distribution", "E1", "--changed", "-", "--all", "-"}, "only one of --paths-from, --changed and --all can read stdin"},
 		{[]string{"invalidate", "--distribution", "E1", "--changed", "c", "--all", "a", "--max-paths", "0"}, "--max-paths must be at least 1"},
 		{[]string{"nosuchcommand"}, "unknown command"},
+		{[]string{"verify", "--bucket", "b", "--all"}, "give --distribution"},
+		{[]string{"verify", "--distribution", "E1", "--all"}, "give --bucket"},
+		{[]string{"verify", "--distribution", "E1", "--bucket", "b"}, "give --path P, --paths-from FILE or --all"},
+		{[]string{"verify", "--distribution", "E1", "--bucket", "b", "--all", "--path", "/a"}, "either --all or --path"},
+		{[]string{"verify", "--distribution", "E1", "--bucket", "b", "--all", "--concurrency", "0"}, "--concurrency 0"},
+		{[]string{"verify", "--distribution", "E1", "--bucket", "b", "--paths-from", "missing.txt"}, "missing.txt"},
 		{[]string{"invalidate", "--distribution", "E1", "--timeout", "soon"}, "invalid argument"},
 	}
 	for _, tt := range tests {

@@ -25,6 +25,7 @@ import (
 	"github.com/edgeflush/edgeflush/internal/planner"
 	"github.com/edgeflush/edgeflush/internal/siteconfig"
 	"github.com/edgeflush/edgeflush/internal/sitesync"
+	"github.com/edgeflush/edgeflush/internal/verify"
 )
 
 func init() { register(newDeployCmd) }
@@ -58,6 +59,8 @@ type deployOptions struct {
 	debug          bool
 	verbose        bool
 	memProfile     string
+	verify         bool   // --verify: check the changed URLs at the edge after --wait (verify.go)
+	baseURL        string // --base-url for --verify
 }
 
 func newDeployCmd(a *app) *cobra.Command {
@@ -101,7 +104,7 @@ anything is written. Nothing is invalidated when nothing changed.`,
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the uploads, deletes, invalidation paths and cost; write nothing")
 	f.BoolVar(&o.wait, "wait", false, "wait until every invalidation is Completed")
 	f.DurationVar(&o.timeout, "timeout", 10*time.Minute, "with --wait: give up after this long (0: no limit)")
-	f.DurationVar(&o.pollInterval, "poll-interval", invalidation.DefaultPollInterval, "with --wait: time between status checks")
+	f.DurationVar(&o.pollInterval, "poll-interval", 0, "with --wait: fixed time between status checks (0: invalidation.PollDelay's schedule)")
 	_ = f.MarkHidden("poll-interval")
 	o.planFlags.register(f, "")
 	f.IntVar(&o.concurrency, "concurrency", sitesync.DefaultConcurrency, "parallel uploads (and hashes)")
@@ -109,6 +112,7 @@ anything is written. Nothing is invalidated when nothing changed.`,
 	f.Int64Var(&o.multipartAbove, "multipart-threshold", sitesync.DefaultMultipartThreshold, "upload files larger than this many bytes in parts")
 	f.Int64Var(&o.partSize, "part-size", sitesync.DefaultPartSize, "multipart part size in bytes (at least 5 MiB)")
 	f.BoolVar(&o.verbose, "verbose", false, "print every upload and delete on stderr as it happens (default: a progress bar on a terminal, else a line every few seconds or 10 %)")
+	addDeployVerifyFlags(f, o)
 	f.BoolVar(&o.debug, "debug", false, "log the timing of each phase on stderr")
 	_ = f.MarkHidden("debug")
 	f.StringVar(&o.memProfile, "memprofile", "", "write a heap profile, taken when the live heap peaked, to this file (for bench/deploy)")
@@ -146,6 +150,7 @@ type deployOutput struct {
 	Collateral    int                  `json:"collateral"`
 	EstimatedCost float64              `json:"estimatedCostUSD"`
 	Invalidations []deployInvalidation `json:"invalidations"`
+	Verify        []*verify.Report     `json:"verify,omitempty"`
 }
 
 func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error {
@@ -164,9 +169,15 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 	if err := o.planFlags.check(true); err != nil {
 		return err
 	}
+	if err := checkDeployVerify(o); err != nil {
+		return err
+	}
 	info, err := os.Stat(dir)
 	if err != nil || !info.IsDir() {
 		return usageErrorf("%s is not a directory", dir)
+	}
+	if err := a.checkDeploySites(ctx, o); err != nil {
+		return err
 	}
 	// The deploy's heap is small (key names and digests) but allocates quickly; the
 	// default GOGC=100 lets the heap reach twice the live data between collections.
@@ -267,6 +278,9 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 				if err := sitesync.ClearJournal(ctx, client, o.bucket, o.prefix, deployJournalID); err != nil {
 					failures = append(failures, err)
 				}
+			}
+			if len(failures) == 0 && o.verify {
+				failures = a.deployVerify(ctx, o, dists, res.Changed, &out)
 			}
 		}
 	}
@@ -394,6 +408,9 @@ func (a *app) printDeploy(o *deployOptions, dists []string, out deployOutput) er
 		default:
 			fmt.Fprintf(w, "invalidation %s on %s: %s\n", r.ID, r.Distribution, r.Status)
 		}
+	}
+	for _, rep := range out.Verify {
+		printVerify(w, rep)
 	}
 	return nil
 }

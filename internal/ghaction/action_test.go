@@ -505,14 +505,13 @@ func TestInputsMirrorFlags(t *testing.T) {
 			flags[m[1]] = true
 		}
 	}
-	own := map[string]bool{"command": true, "dir": true, "paths": true, "version": true, "release-url": true,
-		"verify": true, "base-url": true} // verify and base-url: deploy's, with the edge verification
+	own := map[string]bool{"command": true, "dir": true, "paths": true, "version": true, "release-url": true}
 	for name := range a.Inputs {
 		if !own[name] && !flags[name] {
 			t.Errorf("input %q is no flag of deploy or invalidate", name)
 		}
 	}
-	for _, f := range []string{"bucket", "prefix", "distribution", "max-paths", "max-wildcards", "max-deletes", "dry-run", "wait", "role-arn"} {
+	for _, f := range []string{"bucket", "prefix", "distribution", "max-paths", "max-wildcards", "max-deletes", "dry-run", "wait", "role-arn", "verify", "base-url"} {
 		if _, ok := a.Inputs[f]; !ok {
 			t.Errorf("flag --%s has no input", f)
 		}

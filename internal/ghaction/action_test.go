@@ -25,6 +25,7 @@ import (
 	"github.com/edgeflush/edgeflush/internal/awsconf"
 	"github.com/edgeflush/edgeflush/internal/cli"
 	"github.com/edgeflush/edgeflush/internal/testkit"
+	"github.com/edgeflush/edgeflush/internal/testkit/edge"
 )
 
 const testVersion = "v0.0.0-actiontest"
@@ -515,5 +516,34 @@ func TestInputsMirrorFlags(t *testing.T) {
 		if _, ok := a.Inputs[f]; !ok {
 			t.Errorf("flag --%s has no input", f)
 		}
+	}
+}
+
+// verify: true checks the changed URLs at the edge (the edge emulator in front of the
+// bucket, base-url) after the wait; the outputs and the summary carry the result.
+func TestActionDeployVerify(t *testing.T) {
+	a := loadAction(t)
+	_, _, asset := runnerPlatform(t)
+	rel := newRelease(t, asset, false)
+	cf := testkit.StartCloudFront(t, moto.URL, testkit.CloudFrontOptions{})
+	bucket := newBucket(t)
+	dist, err := testkit.NewDistributionWith(context.Background(), moto.URL, testkit.DistributionSpec{
+		Origins:           []testkit.DistributionOrigin{{ID: "site", DomainName: bucket + ".s3.amazonaws.com"}},
+		DefaultRootObject: "index.html",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := edge.Start(t, edge.Options{S3Endpoint: moto.URL, DistributionID: dist, Bucket: bucket})
+	r := newRunner(t, append(moto.Env(), cf.Env()...)...)
+	r.writeSite(map[string]string{"index.html": "<html>v1</html>", "css/site.css": "body{}"})
+	with := map[string]string{"dir": "public", "bucket": bucket, "distribution": dist, "wait": "true",
+		"verify": "true", "base-url": e.URL, "release-url": rel.url}
+	res := r.use(a, testVersion, with)
+	if res.failedStep != "" {
+		t.Fatalf("step %s failed:\n%s", res.failedStep, res.log)
+	}
+	if res.outputs["verify"] != "passed" || !strings.Contains(r.readSummary(), "| verify at the edge | passed |") {
+		t.Errorf("verify output %q, summary:\n%s", res.outputs["verify"], r.readSummary())
 	}
 }

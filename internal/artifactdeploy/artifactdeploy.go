@@ -29,6 +29,7 @@ import (
 
 	"github.com/edgeflush/edgeflush/internal/awsconf"
 	"github.com/edgeflush/edgeflush/internal/codepipeline"
+	"github.com/edgeflush/edgeflush/internal/invalidation"
 	"github.com/edgeflush/edgeflush/internal/invalidation/budget"
 	"github.com/edgeflush/edgeflush/internal/planner"
 	"github.com/edgeflush/edgeflush/internal/siteconfig"
@@ -112,7 +113,7 @@ func (d *Deployer) Deploy(ctx context.Context, req codepipeline.DeployRequest) (
 	if len(res.Changed) == 0 {
 		return out, nil
 	}
-	plan, rep, err := d.plan(ctx, log, cloudfront.NewFromConfig(siteCfg), p.DistributionIDs,
+	plan, rep, err := d.plan(ctx, log, invalidation.NewClient(cloudfront.NewFromConfig(siteCfg)), p.DistributionIDs,
 		planner.Input{All: res.All, Changed: res.Changed, MaxPaths: p.MaxPaths})
 	if err != nil {
 		var ie *planner.InputError

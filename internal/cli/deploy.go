@@ -45,6 +45,7 @@ const deployGCPercent = 25
 type deployOptions struct {
 	bucket, prefix  string
 	distributions   []string
+	tenants         []string
 	maxDeletes      int
 	noDelete        bool
 	dryRun          bool
@@ -100,6 +101,7 @@ anything is written. Nothing is invalidated when nothing changed.`,
 	f.StringVar(&o.bucket, "bucket", "", "S3 bucket of the site (required)")
 	f.StringVar(&o.prefix, "prefix", "", "key prefix of the site in the bucket")
 	f.StringSliceVar(&o.distributions, "distribution", nil, "CloudFront distribution ID to invalidate (repeatable, or comma-separated)")
+	addTenantFlag(f, &o.tenants, "distribution tenant ID to invalidate (repeatable)")
 	f.IntVar(&o.maxDeletes, "max-deletes", sitesync.DefaultMaxDeletes, "fail, deleting nothing, when more objects would be deleted (-1: no limit)")
 	f.BoolVar(&o.noDelete, "no-delete", false, "keep remote objects that no longer exist locally")
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the uploads, deletes, invalidation paths and cost; write nothing")
@@ -194,7 +196,13 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 	if err != nil {
 		return err
 	}
-	dists := uniqueStrings(o.distributions)
+	dists, err := targets(o.distributions, o.tenants)
+	if err != nil {
+		return err
+	}
+	if o.verify && len(o.tenants) > 0 {
+		return usageErrorf("--verify asks each distribution at its own domain and cannot check a --tenant's domain yet; run edgeflush verify --distribution MULTI-TENANT-DISTRIBUTION --base-url https://TENANT-DOMAIN after the deploy instead")
+	}
 	maxDeletes := o.maxDeletes
 	if maxDeletes == 0 {
 		maxDeletes = sitesync.DenyDeletes // on the command line 0 means none allowed

@@ -93,6 +93,9 @@ func rolePolicy(acct account, o *Options) policyDocument {
 			Action:   actions,
 			Resource: dists,
 		})
+		if len(o.TenantIDs) > 0 {
+			st = append(st, tenantStatement(p, acct.ID, o.TenantIDs))
+		}
 		if o.Bucket != "" {
 			st = append(st,
 				statement{Sid: "SiteBucketList", Effect: "Allow", Action: []string{"s3:ListBucket"}, Resource: []string{fmt.Sprintf("arn:%s:s3:::%s", p, o.Bucket)}},

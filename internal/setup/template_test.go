@@ -138,6 +138,13 @@ func (e *evaluator) eval(v any) any {
 						}
 					}
 					return true
+				case "Fn::Join":
+					a := arg.([]any)
+					var parts []string
+					for _, item := range asList(e.eval(a[1])) {
+						parts = append(parts, item)
+					}
+					return strings.Join(parts, a[0].(string))
 				case "Fn::If":
 					a := arg.([]any)
 					if e.condition(a[0].(string)) {
@@ -173,6 +180,9 @@ func grants(t *testing.T, tpl map[string]any, params map[string]string) []string
 	var docs []any
 	for id, r := range resources {
 		res := r.(map[string]any)
+		if c, ok := res["Condition"].(string); ok && !e.condition(c) {
+			continue
+		}
 		props, _ := res["Properties"].(map[string]any)
 		switch res["Type"] {
 		case "AWS::IAM::Role":
@@ -251,11 +261,16 @@ func TestTemplateGrantsWhatSetupGrants(t *testing.T) {
 			Options{DistributionIDs: []string{"E1AAA", "E2BBB"}, Bucket: "www.example.com", SlackWebhookParameter: "/edgeflush/slack-webhook", FunctionName: "site-flush"}},
 		{"deploy mode with verify", map[string]string{"DistributionIds": "E1AAA,E2BBB", "SiteBucket": "www.example.com", "Verify": "true"},
 			Options{DistributionIDs: []string{"E1AAA", "E2BBB"}, Bucket: "www.example.com", Verify: true}},
+		{"two tenants", map[string]string{"DistributionIds": "E1AAA", "DistributionTenantIds": "dt_2wjDZi3hD1ivOXf6rpZJ0HVZhB1,dt_abc"},
+			Options{DistributionIDs: []string{"E1AAA"}, TenantIDs: []string{"dt_2wjDZi3hD1ivOXf6rpZJ0HVZhB1", "dt_abc"}}},
 	}
 	var sets []map[string]string
 	for _, tc := range cases {
 		if tc.params["FunctionName"] == "" {
 			tc.params["FunctionName"] = "edgeflush"
+		}
+		if _, ok := tc.params["DistributionTenantIds"]; !ok {
+			tc.params["DistributionTenantIds"] = "" // as CloudFormation passes the default
 		}
 		sets = append(sets, tc.params)
 	}
@@ -263,7 +278,7 @@ func TestTemplateGrantsWhatSetupGrants(t *testing.T) {
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			tpl := tpls[i]
-			all := map[string]string{"FunctionName": "edgeflush", "SiteBucket": "", "ArtifactBucket": "", "Verify": "false", "CrossAccountRoleArn": "",
+			all := map[string]string{"FunctionName": "edgeflush", "DistributionTenantIds": "", "SiteBucket": "", "ArtifactBucket": "", "Verify": "false", "CrossAccountRoleArn": "",
 				"SlackWebhookParameter": "", "PipelineName": "", "NotificationTargetArn": "", "NotificationTargetType": "AWSChatbotSlack"}
 			for k, v := range tc.params {
 				all[k] = v

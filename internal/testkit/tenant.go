@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/xml"
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
 	"slices"
@@ -38,7 +39,9 @@ const MsgNoSuchTenant = "The specified distribution tenant does not exist."
 type proxyTenant struct {
 	ID, DistributionID, Name string
 	Domains                  []string
-	Created                  time.Time
+	// Parameters fill the multi-tenant distribution's "{{name}}" placeholders.
+	Parameters map[string]string
+	Created    time.Time
 }
 
 var tenantPathRE = regexp.MustCompile(`^/2020-05-31/distribution-tenant/([^/]+)(/invalidation(?:/([^/]+))?)?/?$`)
@@ -75,6 +78,17 @@ func (c *CloudFront) CreateTenant(distributionID, name string, domains ...string
 	}
 	c.tenants[id] = &proxyTenant{ID: id, DistributionID: distributionID, Name: name, Domains: slices.Clone(domains), Created: time.Now()}
 	return id
+}
+
+// SetTenantParameters sets a tenant's parameters (name -> value), which CloudFront puts
+// into the "{{name}}" placeholders of its multi-tenant distribution (an origin's domain
+// or origin path, typically); GetDistributionTenant returns them.
+func (c *CloudFront) SetTenantParameters(tenantID string, params map[string]string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t, ok := c.tenants[tenantID]; ok {
+		t.Parameters = maps.Clone(params)
+	}
 }
 
 // TenantInvalidations returns copies of the invalidations created through the proxy for
@@ -236,7 +250,19 @@ func renderTenant(t proxyTenant) []byte {
 		xml.EscapeText(&b, []byte(d))
 		b.WriteString(`</Domain><Status>active</Status></member>`)
 	}
-	b.WriteString(`</Domains><Enabled>true</Enabled><Status>Deployed</Status><CreatedTime>` + t.Created.UTC().Format(time.RFC3339) +
+	b.WriteString(`</Domains>`)
+	if len(t.Parameters) > 0 {
+		b.WriteString(`<Parameters>`)
+		for _, k := range slices.Sorted(maps.Keys(t.Parameters)) {
+			b.WriteString(`<member><Name>`)
+			xml.EscapeText(&b, []byte(k))
+			b.WriteString(`</Name><Value>`)
+			xml.EscapeText(&b, []byte(t.Parameters[k]))
+			b.WriteString(`</Value></member>`)
+		}
+		b.WriteString(`</Parameters>`)
+	}
+	b.WriteString(`<Enabled>true</Enabled><Status>Deployed</Status><CreatedTime>` + t.Created.UTC().Format(time.RFC3339) +
 		`</CreatedTime><LastModifiedTime>` + t.Created.UTC().Format(time.RFC3339) + `</LastModifiedTime></DistributionTenant>`)
 	return b.Bytes()
 }

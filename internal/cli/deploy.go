@@ -22,6 +22,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/edgeflush/edgeflush/internal/invalidation"
+	"github.com/edgeflush/edgeflush/internal/origin"
 	"github.com/edgeflush/edgeflush/internal/planner"
 	"github.com/edgeflush/edgeflush/internal/siteconfig"
 	"github.com/edgeflush/edgeflush/internal/sitesync"
@@ -61,6 +62,7 @@ type deployOptions struct {
 	dirWithoutSlash bool
 	debug           bool
 	memProfile      string
+	urlPrefix       string // --url-prefix (urlmap.go)
 	verify          bool   // --verify: check the changed URLs at the edge after --wait (verify.go)
 	baseURL         string // --base-url for --verify
 }
@@ -102,6 +104,7 @@ anything is written. Nothing is invalidated when nothing changed.`,
 	f.StringVar(&o.prefix, "prefix", "", "key prefix of the site in the bucket")
 	f.StringSliceVar(&o.distributions, "distribution", nil, "CloudFront distribution ID to invalidate (repeatable, or comma-separated)")
 	addTenantFlag(f, &o.tenants, "distribution tenant ID to invalidate (repeatable)")
+	addURLPrefixFlag(f, &o.urlPrefix)
 	f.IntVar(&o.maxDeletes, "max-deletes", sitesync.DefaultMaxDeletes, "fail, deleting nothing, when more objects would be deleted (-1: no limit)")
 	f.BoolVar(&o.noDelete, "no-delete", false, "keep remote objects that no longer exist locally")
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the uploads, deletes, invalidation paths and cost; write nothing")
@@ -154,7 +157,11 @@ type deployOutput struct {
 	Collateral    int                  `json:"collateral"`
 	EstimatedCost float64              `json:"estimatedCostUSD"`
 	Invalidations []deployInvalidation `json:"invalidations"`
-	Verify        []*verify.Report     `json:"verify,omitempty"`
+	// PathsByDistribution is set when the targets serve the site at different URLs
+	// (urlmap.go); NotServed lists changed keys a target does not serve from the bucket.
+	PathsByDistribution map[string][]string `json:"pathsByDistribution,omitempty"`
+	NotServed           []string            `json:"notServed,omitempty"`
+	Verify              []*verify.Report    `json:"verify,omitempty"`
 }
 
 func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error {
@@ -225,6 +232,17 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 	if o.dryRun || o.output == "json" {
 		opts.Progress = nil
 	}
+	mapOpts, err := mapOptions(o.bucket, sitesync.NormalizePrefix(o.prefix), o.urlPrefix, o.indexDocument)
+	if err != nil {
+		return err
+	}
+	var sites *origin.Reader
+	if len(dists) > 0 {
+		// Before any write: a bucket the distributions do not read fails here.
+		if sites, err = a.checkSite(ctx, dists, mapOpts); err != nil {
+			return err
+		}
+	}
 	client, err := a.s3Client(ctx)
 	if err != nil {
 		return err
@@ -262,13 +280,20 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 	}
 
 	if len(res.Changed) > 0 {
-		pr, err := a.planWithinInProgress(ctx, dists, planner.Input{All: res.All, Changed: res.Changed, MaxPaths: o.maxPaths,
-			IndexDocument: o.indexDocument, DirWithoutSlash: o.dirWithoutSlash})
-		if err != nil {
-			return fmt.Errorf("plan the invalidation of %d changed keys: %w", len(res.Changed), err)
+		in := planner.Input{All: res.All, Changed: res.Changed, MaxPaths: o.maxPaths,
+			IndexDocument: o.indexDocument, DirWithoutSlash: o.dirWithoutSlash}
+		if sites != nil {
+			if err := a.deployPlanSite(ctx, sites, dists, mapOpts, in, &out); err != nil {
+				return fmt.Errorf("plan the invalidation of %d changed keys: %w", len(res.Changed), err)
+			}
+		} else {
+			pr, err := a.planWithinInProgress(ctx, dists, in)
+			if err != nil {
+				return fmt.Errorf("plan the invalidation of %d changed keys: %w", len(res.Changed), err)
+			}
+			out.Paths, out.Collateral = pr.Paths, pr.Collateral
+			out.EstimatedCost = float64(len(pr.Paths)*max(len(dists), 1)) * deployPricePerPath
 		}
-		out.Paths, out.Collateral = pr.Paths, pr.Collateral
-		out.EstimatedCost = float64(len(pr.Paths)*max(len(dists), 1)) * deployPricePerPath
 	}
 
 	var failures []error
@@ -331,8 +356,12 @@ func (a *app) deployInvalidate(ctx context.Context, o *deployOptions, dists []st
 	run := fmt.Sprintf("%d-%d", time.Now().UnixNano(), os.Getpid())
 	var failures []error
 	for _, d := range dists {
-		ref := invalidation.CallerReference(append([]string{"edgeflush-deploy", run, d}, out.Paths...)...)
-		inv, err := invalidation.Create(ctx, cf, d, out.Paths, ref)
+		paths := out.pathsFor(d)
+		if len(paths) == 0 {
+			continue // nothing this target serves changed
+		}
+		ref := invalidation.CallerReference(append([]string{"edgeflush-deploy", run, d}, paths...)...)
+		inv, err := invalidation.Create(ctx, cf, d, paths, ref)
 		if err != nil {
 			out.Invalidations = append(out.Invalidations, deployInvalidation{Distribution: d, Status: "Failed", Error: err.Error()})
 			failures = append(failures, fmt.Errorf("invalidate %s: %w", d, err))
@@ -396,6 +425,14 @@ func (a *app) printDeploy(o *deployOptions, dists []string, out deployOutput) er
 	fmt.Fprintf(w, "invalidation paths (%d, %d unchanged objects invalidated too):\n", len(out.Paths), out.Collateral)
 	for _, p := range out.Paths {
 		fmt.Fprintf(w, "  %s\n", p)
+	}
+	for _, d := range dists {
+		if p, ok := out.PathsByDistribution[d]; ok {
+			fmt.Fprintf(w, "  on %s: %s\n", d, strings.Join(p, " "))
+		}
+	}
+	for _, n := range out.NotServed {
+		fmt.Fprintf(w, "not invalidated: %s\n", n)
 	}
 	if len(dists) == 0 {
 		fmt.Fprintln(w, "no --distribution: nothing invalidated")

@@ -41,6 +41,9 @@ type invalidateOptions struct {
 	dryRun          bool
 	output          string
 	callerReference string
+	// With --changed: the keys are bucket keys mapped through each distribution's
+	// configuration (urlmap.go).
+	bucket, prefix, urlPrefix string
 }
 
 func newInvalidateCmd(a *app) *cobra.Command {
@@ -82,6 +85,9 @@ literal percent sign and is sent as %25.`,
 	_ = f.MarkHidden("poll-interval")
 	f.BoolVar(&o.dryRun, "dry-run", false, "validate and print the invalidations, create nothing")
 	f.StringVar(&o.output, "output", "text", "output format: text or json")
+	f.StringVar(&o.bucket, "bucket", "", "with --changed: the keys are keys of this bucket, mapped to the URLs each distribution serves them at (origin path, behaviors)")
+	f.StringVar(&o.prefix, "prefix", "", "with --bucket: the site's key prefix in the bucket")
+	addURLPrefixFlag(f, &o.urlPrefix)
 	f.StringVar(&o.callerReference, "caller-reference", "", "idempotency key: the same key, distribution and paths never create a second invalidation (default: random, so every run creates one)")
 	return cmd
 }
@@ -309,6 +315,10 @@ func (a *app) invalidationPaths(ctx context.Context, cmd *cobra.Command, o *inva
 		All: all, Changed: changed,
 		MaxPaths: o.maxPaths, MaxWildcards: wild,
 		IndexDocument: o.indexDocument, DirWithoutSlash: o.dirWithoutSlash,
+	}
+	if o.bucket != "" || o.prefix != "" || o.urlPrefix != "" {
+		paths, err := a.invalidateMapped(ctx, o, dists, in, prepared)
+		return paths, nil, err
 	}
 	// The invalidations in progress are looked up in a dry run too: the lookup only
 	// reads, and a dry run should show the paths a real run would send.

@@ -46,6 +46,9 @@ type Params struct {
 	// Deploy mode (issue 4): set when Bucket is not empty.
 	Bucket, Prefix, Config string
 	MaxDeletes, MaxPaths   int
+	// URLPrefix ("UrlPrefix", deploy mode) overrides the URLs read from the
+	// distributions' configuration (urlprefix.go).
+	URLPrefix string
 
 	// Verify (deploy mode, with Wait): once the invalidations are Completed, ask each
 	// distribution for the changed URLs and fail the job naming any stale one.
@@ -123,6 +126,7 @@ var keys = map[string]string{
 	"ExternalId":            `"ExternalId": "my-external-id"`,
 	"Verify":                `"Verify": true`,
 	"VerifyBaseUrl":         `"VerifyBaseUrl": "https://www.example.com"`,
+	"UrlPrefix":             `"UrlPrefix": "/en"`,
 }
 
 const seedExample = `{"PipelineName": "site-pipeline", "DistributionId": "E2EXAMPLE12345"}`
@@ -199,6 +203,8 @@ func ParseParams(s string) (Params, error) {
 			err = decodeBool(k, v, &p.Verify)
 		case "VerifyBaseUrl":
 			err = decodeString(k, v, &p.VerifyBaseURL)
+		case "UrlPrefix":
+			err = decodeString(k, v, &p.URLPrefix)
 		}
 		if err != nil {
 			return Params{}, err
@@ -510,6 +516,9 @@ func (p *Params) validateRest(raw map[string]json.RawMessage) error {
 		}
 	}
 	if err := p.validateVerify(raw); err != nil {
+		return err
+	}
+	if err := p.validateURLPrefix(raw); err != nil {
 		return err
 	}
 	if _, set := raw["ExternalId"]; set {

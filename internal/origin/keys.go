@@ -152,6 +152,10 @@ func (d *Distribution) Map(o MapOptions, all, changed []string) (*KeyMap, error)
 			m.Extra = append(m.Extra, "/")
 		}
 	}
+	if len(all) > 0 && len(m.All) == 0 {
+		// Not one key of the site is served: the origin reads another folder.
+		return nil, &OriginPathError{Distribution: d.ID, Bucket: o.Bucket, Prefix: prefix, Origins: cands}
+	}
 	slices.Sort(m.All)
 	m.All = slices.Compact(m.All)
 	slices.Sort(m.Changed)

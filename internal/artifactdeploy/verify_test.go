@@ -3,6 +3,7 @@ package artifactdeploy
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -109,7 +110,8 @@ func TestActionVerify(t *testing.T) {
 		t.Fatalf("v3 through an edge that kept v1: %s", final)
 	}
 
-	// The bucket served at another origin path: a ConfigurationError naming it.
+	// The bucket served at another origin path: a ConfigurationError naming it, before
+	// the deploy writes anything (v1's app.css is not uploaded over v3's).
 	other := testkit.CreateDistributionWith(t, cf.URL, testkit.DistributionSpec{
 		Origins: []testkit.DistributionOrigin{{ID: "s3", DomainName: "site.s3.amazonaws.com", OriginPath: "/www"}},
 	})
@@ -124,5 +126,16 @@ func TestActionVerify(t *testing.T) {
 	final, _ = chain.Final()
 	if final.Success || final.FailureType != "ConfigurationError" || !strings.Contains(final.FailureMessage, "origin path /www") {
 		t.Fatalf("origin path: %s", final)
+	}
+	obj, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("site"), Key: aws.String("app.css")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obj.Body.Close()
+	if b, _ := io.ReadAll(obj.Body); string(b) != "css v3" {
+		t.Errorf("the deploy wrote app.css = %q before the site check failed", b)
+	}
+	if n := len(cf.Invalidations(other)); n != 0 {
+		t.Errorf("%d invalidations on the distribution that does not serve the site", n)
 	}
 }

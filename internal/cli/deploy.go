@@ -110,7 +110,7 @@ anything is written. Nothing is invalidated when nothing changed.`,
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the uploads, deletes, invalidation paths and cost; write nothing")
 	f.BoolVar(&o.wait, "wait", false, "wait until every invalidation is Completed")
 	f.DurationVar(&o.timeout, "timeout", 10*time.Minute, "with --wait: give up after this long (0: no limit)")
-	f.DurationVar(&o.pollInterval, "poll-interval", invalidation.DefaultPollInterval, "with --wait: time between status checks")
+	f.DurationVar(&o.pollInterval, "poll-interval", 0, "with --wait: fixed time between status checks (0: invalidation.PollDelay's schedule)")
 	_ = f.MarkHidden("poll-interval")
 	f.IntVar(&o.maxPaths, "max-paths", planner.DefaultMaxPaths, "at most this many invalidation paths per distribution")
 	f.StringVar(&o.indexDocument, "index-document", "index.html", `the directory index document ("-": none)`)
@@ -186,6 +186,9 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 	info, err := os.Stat(dir)
 	if err != nil || !info.IsDir() {
 		return usageErrorf("%s is not a directory", dir)
+	}
+	if err := a.checkDeploySites(ctx, o); err != nil {
+		return err
 	}
 	// The deploy's heap is small (key names and digests) but allocates quickly; the
 	// default GOGC=100 lets the heap reach twice the live data between collections.

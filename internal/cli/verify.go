@@ -194,6 +194,29 @@ func checkDeployVerify(o *deployOptions) error {
 	return nil
 }
 
+// checkDeploySites runs before deploy --verify writes anything: every distribution must
+// read the bucket at the prefix, or the check after the deploy could only fail.
+func (a *app) checkDeploySites(ctx context.Context, o *deployOptions) error {
+	if !o.verify {
+		return nil
+	}
+	cf, err := a.cloudFront(ctx)
+	if err != nil {
+		return err
+	}
+	r := origin.NewReader(cf)
+	for _, id := range uniqueStrings(o.distributions) {
+		d, err := r.Distribution(ctx, id)
+		if err != nil {
+			return explain("--verify", err)
+		}
+		if _, err := d.Site(o.bucket, o.prefix); err != nil {
+			return fmt.Errorf("--verify: nothing deployed: %w", err)
+		}
+	}
+	return nil
+}
+
 // deployVerify checks the changed keys' URLs on every distribution after deploy --wait,
 // recording the reports in out; it returns a failure per distribution that is not fresh.
 func (a *app) deployVerify(ctx context.Context, o *deployOptions, dists, changed []string, out *deployOutput) []error {

@@ -93,6 +93,29 @@ func TestDeployVerify(t *testing.T) {
 	}
 }
 
+// TestDeployVerifyChecksTheSiteFirst: a distribution that reads another folder stops
+// deploy --verify before it uploads anything.
+func TestDeployVerifyChecksTheSiteFirst(t *testing.T) {
+	cf := testkit.StartCloudFront(t, moto(t).URL, testkit.CloudFrontOptions{})
+	m := useMoto(t, cf.URL)
+	bucket := "deploy-verify-first"
+	client := awsconf.NewS3(m.Config(t))
+	if _, err := client.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	dist := testkit.CreateDistributionWith(t, cf.URL, testkit.DistributionSpec{
+		Origins: []testkit.DistributionOrigin{{ID: "site", DomainName: bucket + ".s3.amazonaws.com", OriginPath: "/www"}},
+	})
+	dir := filepath.Join(t.TempDir(), "site")
+	writeSite(t, dir, map[string]string{"index.html": "home"})
+	r := edgeflush(t, "", "deploy", dir, "--bucket", bucket, "--prefix", "site", "--distribution", dist, "--wait", "--verify")
+	wantFailure(t, r, 1, "--verify: nothing deployed: distribution "+dist+" reads bucket "+bucket+" from another folder", "origin path /www")
+	out, err := client.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	if err != nil || len(out.Contents) != 0 {
+		t.Fatalf("the bucket holds %d objects after the refused deploy (%v)", len(out.Contents), err)
+	}
+}
+
 func TestDeployVerifyUsage(t *testing.T) {
 	useMoto(t, "")
 	dir := t.TempDir()

@@ -93,6 +93,10 @@ type VerifyResult struct {
 // An error wrapping *ConfigError (the bucket is not the distribution's origin, or at
 // another origin path) fails the job with ConfigurationError.
 type Verifier interface {
+	// CheckSite runs on the first job, before the deploy writes anything: it fails
+	// (wrapping *ConfigError) when the distribution does not read Params.Bucket at
+	// Params.Prefix, so that nothing is deployed that visitors could never get.
+	CheckSite(ctx context.Context, p Params, distributionID string) error
 	Verify(ctx context.Context, req VerifyRequest) (VerifyResult, error)
 }
 
@@ -340,6 +344,13 @@ func (r *run) execute(ctx context.Context) result {
 	var st State
 	if data.ContinuationToken == "" {
 		st = State{FirstJobID: r.jobID, Start: r.started, Distributions: p.DistributionIDs, Paths: p.Paths}
+		if p.Verify {
+			for _, dist := range p.DistributionIDs {
+				if err := r.h.Verifier.CheckSite(workCtx, p, dist); err != nil {
+					return r.fail(fmt.Errorf("Verify: %w", err), dist)
+				}
+			}
+		}
 		if p.DeployMode() {
 			res, done := r.deploy(workCtx, &st)
 			if done {

@@ -115,6 +115,9 @@ type ProxyInvalidation struct {
 	// Requests counts the CreateInvalidation calls answered with this invalidation
 	// (more than one when a caller reference was reused with the same batch).
 	Requests int
+	// Polls are the times GetInvalidation answered for it, in order (how promptly a
+	// waiter saw it Completed).
+	Polls []time.Time
 }
 
 // Completed reports whether the invalidation is Completed at time now.
@@ -272,6 +275,7 @@ func (c *CloudFront) Invalidations(distributionID string) []ProxyInvalidation {
 		for _, p := range c.invs[id] {
 			cp := *p
 			cp.Paths = slices.Clone(p.Paths)
+			cp.Polls = slices.Clone(p.Polls)
 			out = append(out, cp)
 		}
 	}
@@ -703,7 +707,9 @@ func (c *CloudFront) get(w http.ResponseWriter, r *http.Request, dist, id string
 		status := "Completed" // created behind the proxy's back: moto completes at once
 		c.mu.Lock()
 		if p, ok := c.lookup(dist, id); ok {
-			status = statusAt(p, time.Now())
+			now := time.Now()
+			status = statusAt(p, now)
+			p.Polls = append(p.Polls, now)
 		}
 		c.mu.Unlock()
 		body = statusRE.ReplaceAll(body, []byte("<Status>"+status+"</Status>"))

@@ -409,7 +409,7 @@ type answer struct {
 }
 
 func (c *checker) check(ctx context.Context, t target, obj object, exists bool) outcome {
-	a, err := c.fetch(ctx, t.url, exists)
+	a, err := c.fetch(ctx, t.url)
 	if err != nil {
 		return outcome{failure: &Failure{Path: t.url, Error: err.Error()}}
 	}
@@ -454,7 +454,7 @@ func (c *checker) check(ctx context.Context, t target, obj object, exists bool) 
 }
 
 // fetch GETs the URL, retrying connection errors only.
-func (c *checker) fetch(ctx context.Context, u string, exists bool) (*answer, error) {
+func (c *checker) fetch(ctx context.Context, u string) (*answer, error) {
 	full := c.base + (&url.URL{Path: u}).EscapedPath()
 	backoff := retry.NewExponentialJitterBackoff(2 * time.Second)
 	for attempt := 0; ; attempt++ {

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
 	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudfront/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/edgeflush/edgeflush/internal/awsconf"
 	"github.com/edgeflush/edgeflush/internal/origin"
@@ -292,6 +293,39 @@ func TestIndexDocuments(t *testing.T) {
 				t.Fatalf("directory URLs: %+v", rep)
 			}
 		})
+	}
+}
+
+// TestMultipartObject: the edge passes S3's multipart ETag ("<md5 of md5s>-<parts>")
+// through, and the listing has the same: compared as they are, never as an MD5.
+func TestMultipartObject(t *testing.T) {
+	s := newSite(t, siteOptions{})
+	ctx := context.Background()
+	key := "video.bin"
+	up, err := s.s3.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parts []s3types.CompletedPart
+	for i, body := range [][]byte{bytes.Repeat([]byte("a"), 5<<20), []byte("tail")} {
+		n := int32(i + 1)
+		out, err := s.s3.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String(s.bucket), Key: aws.String(key), UploadId: up.UploadId,
+			PartNumber: aws.Int32(n), Body: bytes.NewReader(body)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, s3types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(n)})
+	}
+	if _, err := s.s3.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String(s.bucket), Key: aws.String(key), UploadId: up.UploadId,
+		MultipartUpload: &s3types.CompletedMultipartUpload{Parts: parts}}); err != nil {
+		t.Fatal(err)
+	}
+	rep := s.mustCheck(Options{Paths: []string{"/" + key}})
+	if !rep.OK() || rep.Fresh != 1 {
+		t.Fatalf("%+v", rep)
+	}
+	if e := s.edge.Records()[len(s.edge.Records())-1].ETag; !strings.HasSuffix(strings.Trim(e, `"`), "-2") {
+		t.Errorf("the edge served ETag %s, not a 2-part ETag", e)
 	}
 }
 

@@ -131,3 +131,14 @@ func TestTokenWithTenants(t *testing.T) {
 	}
 	t.Logf("12 tenants: token of %d characters", len(tok))
 }
+
+func TestParamsCacheTags(t *testing.T) {
+	p, err := ParseParams(`{"DistributionId":"E1AAA","Paths":["#page-a","/index.html"]}`)
+	if err != nil || strings.Join(p.Paths, " ") != "#page-a /index.html" {
+		t.Fatalf("%v %v", p.Paths, err)
+	}
+	_, err = ParseParams(`{"DistributionId":"E1AAA","Paths":["#` + strings.Repeat("t", 257) + `"]}`)
+	if err == nil || !strings.Contains(err.Error(), `UserParameters "Paths"`) || !strings.Contains(err.Error(), "at most 256") {
+		t.Fatalf("a tag over 256 characters: %v", err)
+	}
+}

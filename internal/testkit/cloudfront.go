@@ -522,7 +522,9 @@ type invalidationBatch struct {
 	CallerReference string `xml:"CallerReference"`
 }
 
-func isWildcard(p string) bool { return strings.HasSuffix(p, "*") }
+// isWildcard tells what counts against the wildcard in-progress limit: wildcard paths
+// and (edgeflush's reading, see tags.go) cache tag items.
+func isWildcard(p string) bool { return strings.HasSuffix(p, "*") || strings.HasPrefix(p, "#") }
 
 func sameBatch(a, b []string) bool {
 	a, b = slices.Clone(a), slices.Clone(b)
@@ -552,6 +554,14 @@ func readBatch(w http.ResponseWriter, r *http.Request) (batch invalidationBatch,
 		return batch, nil, false
 	}
 	for _, p := range batch.Paths.Items {
+		if strings.HasPrefix(p, "#") {
+			// A cache tag item (tags.go): 1-256 visible ASCII characters, no comma, no wildcard.
+			if !validTag(p[1:]) {
+				WriteCloudFrontError(w, http.StatusBadRequest, "Sender", "InvalidArgument", MsgInvalidTag)
+				return batch, nil, false
+			}
+			continue
+		}
 		if !strings.HasPrefix(p, "/") || len(p) > 4000 || strings.Contains(strings.TrimSuffix(p, "*"), "*") {
 			WriteCloudFrontError(w, http.StatusBadRequest, "Sender", "InvalidArgument", "Your request contains one or more invalid invalidation paths.")
 			return batch, nil, false

@@ -1,10 +1,16 @@
 package cli
 
 import (
+	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/edgeflush/edgeflush/internal/awsconf"
 	"github.com/edgeflush/edgeflush/internal/invalidation"
 	"github.com/edgeflush/edgeflush/internal/testkit"
 )
@@ -77,4 +83,39 @@ func TestInvalidateChangedTenantBudget(t *testing.T) {
 	}
 	r = edgeflush(t, "", "wait", "--tenant", a, "--id", out.Invalidations[0].ID, "--timeout", "50ms", "--poll-interval", "10ms")
 	wantFailure(t, r, 1, "edgeflush wait --tenant "+a+" --id "+out.Invalidations[0].ID)
+}
+
+// deploy --tenant maps the keys through the tenant's multi-tenant distribution with the
+// tenant's parameter filled into the origin path, and invalidates on the tenant.
+func TestDeployTenantMapsThroughItsDistribution(t *testing.T) {
+	cf := testkit.StartCloudFront(t, moto(t).URL, testkit.CloudFrontOptions{CompleteAfter: 100 * time.Millisecond})
+	m := useMoto(t, cf.URL)
+	bucket := "tenant-sites"
+	if _, err := awsconf.NewS3(m.Config(t)).CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	multi := testkit.CreateDistributionWith(t, cf.URL, testkit.DistributionSpec{
+		Origins: []testkit.DistributionOrigin{{ID: "sites", DomainName: bucket + ".s3.amazonaws.com", OriginPath: "/{{tenant}}"}},
+	})
+	a := cf.CreateTenant(multi, "alpha", "alpha.example.com")
+	cf.SetTenantParameters(a, map[string]string{"tenant": "alpha"})
+	dir := filepath.Join(t.TempDir(), "site")
+	writeSite(t, dir, map[string]string{"x.html": "x1", "y.html": "y1"})
+	deploy := func(extra ...string) result {
+		return edgeflush(t, "", append([]string{"deploy", dir, "--bucket", bucket, "--tenant", a, "--wait", "--poll-interval", "20ms"}, extra...)...)
+	}
+	if r := deploy("--prefix", "alpha/"); r.code != 0 {
+		t.Fatalf("first deploy: %+v", r)
+	}
+	writeSite(t, dir, map[string]string{"x.html": "x2"})
+	if r := deploy("--prefix", "alpha/"); r.code != 0 {
+		t.Fatalf("second deploy: %+v", r)
+	}
+	invs := cf.TenantInvalidations(a)
+	if len(invs) != 2 || strings.Join(invs[1].Paths, " ") != "/x.html" {
+		t.Fatalf("tenant invalidations %+v, want the second of /x.html (not /alpha/x.html)", invs)
+	}
+	// Deployed to another tenant's folder: the tenant does not serve it; nothing written.
+	r := deploy("--prefix", "beta/")
+	wantFailure(t, r, 1, "nothing written", "reads bucket "+bucket+" from another folder", "/alpha")
 }

@@ -29,6 +29,7 @@ import (
 
 	"github.com/edgeflush/edgeflush/internal/awsconf"
 	"github.com/edgeflush/edgeflush/internal/codepipeline"
+	"github.com/edgeflush/edgeflush/internal/invalidation"
 	"github.com/edgeflush/edgeflush/internal/invalidation/budget"
 	"github.com/edgeflush/edgeflush/internal/planner"
 	"github.com/edgeflush/edgeflush/internal/siteconfig"
@@ -87,6 +88,12 @@ func (d *Deployer) Deploy(ctx context.Context, req codepipeline.DeployRequest) (
 	if p.RoleARN != "" {
 		siteCfg = awsconf.AssumeRole(d.Config, p.RoleARN, p.ExternalID, codepipeline.SessionName(req.JobID))
 	}
+	cf := invalidation.NewClient(cloudfront.NewFromConfig(siteCfg))
+	// Before any write: every distribution must read the site (urlmap.go).
+	sites, mapOpts, err := checkSite(ctx, cloudfront.NewFromConfig(siteCfg), p)
+	if err != nil {
+		return codepipeline.DeployResult{}, err
+	}
 	client := awsconf.NewS3(siteCfg)
 	res, err := sitesync.Sync(ctx, client, zr, sitesync.Options{
 		Bucket:             p.Bucket,
@@ -112,7 +119,7 @@ func (d *Deployer) Deploy(ctx context.Context, req codepipeline.DeployRequest) (
 	if len(res.Changed) == 0 {
 		return out, nil
 	}
-	plan, rep, err := d.plan(ctx, log, cloudfront.NewFromConfig(siteCfg), p.DistributionIDs,
+	plan, rep, err := d.planSite(ctx, log, sites, mapOpts, cf, p.DistributionIDs,
 		planner.Input{All: res.All, Changed: res.Changed, MaxPaths: p.MaxPaths})
 	if err != nil {
 		var ie *planner.InputError

@@ -22,6 +22,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/edgeflush/edgeflush/internal/invalidation"
+	"github.com/edgeflush/edgeflush/internal/origin"
 	"github.com/edgeflush/edgeflush/internal/planner"
 	"github.com/edgeflush/edgeflush/internal/siteconfig"
 	"github.com/edgeflush/edgeflush/internal/sitesync"
@@ -45,6 +46,7 @@ const deployGCPercent = 25
 type deployOptions struct {
 	bucket, prefix string
 	distributions  []string
+	tenants        []string
 	maxDeletes     int
 	noDelete       bool
 	dryRun         bool
@@ -59,6 +61,7 @@ type deployOptions struct {
 	debug          bool
 	verbose        bool
 	memProfile     string
+	urlPrefix      string // --url-prefix (urlmap.go)
 	verify         bool   // --verify: check the changed URLs at the edge after --wait (verify.go)
 	baseURL        string // --base-url for --verify
 }
@@ -99,6 +102,8 @@ anything is written. Nothing is invalidated when nothing changed.`,
 	f.StringVar(&o.bucket, "bucket", "", "S3 bucket of the site (required)")
 	f.StringVar(&o.prefix, "prefix", "", "key prefix of the site in the bucket")
 	f.StringSliceVar(&o.distributions, "distribution", nil, "CloudFront distribution ID to invalidate (repeatable, or comma-separated)")
+	addTenantFlag(f, &o.tenants, "distribution tenant ID to invalidate (repeatable)")
+	addURLPrefixFlag(f, &o.urlPrefix)
 	f.IntVar(&o.maxDeletes, "max-deletes", sitesync.DefaultMaxDeletes, "fail, deleting nothing, when more objects would be deleted (-1: no limit)")
 	f.BoolVar(&o.noDelete, "no-delete", false, "keep remote objects that no longer exist locally")
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the uploads, deletes, invalidation paths and cost; write nothing")
@@ -150,7 +155,11 @@ type deployOutput struct {
 	Collateral    int                  `json:"collateral"`
 	EstimatedCost float64              `json:"estimatedCostUSD"`
 	Invalidations []deployInvalidation `json:"invalidations"`
-	Verify        []*verify.Report     `json:"verify,omitempty"`
+	// PathsByDistribution is set when the targets serve the site at different URLs
+	// (urlmap.go); NotServed lists changed keys a target does not serve from the bucket.
+	PathsByDistribution map[string][]string `json:"pathsByDistribution,omitempty"`
+	NotServed           []string            `json:"notServed,omitempty"`
+	Verify              []*verify.Report    `json:"verify,omitempty"`
 }
 
 func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error {
@@ -195,7 +204,13 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 	if err != nil {
 		return err
 	}
-	dists := uniqueStrings(o.distributions)
+	dists, err := targets(o.distributions, o.tenants)
+	if err != nil {
+		return err
+	}
+	if o.verify && len(o.tenants) > 0 {
+		return usageErrorf("--verify asks each distribution at its own domain and cannot check a --tenant's domain yet; run edgeflush verify --distribution MULTI-TENANT-DISTRIBUTION --base-url https://TENANT-DOMAIN after the deploy instead")
+	}
 	maxDeletes := o.maxDeletes
 	if maxDeletes == 0 {
 		maxDeletes = sitesync.DenyDeletes // on the command line 0 means none allowed
@@ -217,6 +232,17 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 	}
 	if o.dryRun || o.output == "json" {
 		opts.Progress = nil
+	}
+	mapOpts, err := mapOptions(o.bucket, sitesync.NormalizePrefix(o.prefix), o.urlPrefix, o.indexDocument)
+	if err != nil {
+		return err
+	}
+	var sites *origin.Reader
+	if len(dists) > 0 {
+		// Before any write: a bucket the distributions do not read fails here.
+		if sites, err = a.checkSite(ctx, dists, mapOpts); err != nil {
+			return err
+		}
 	}
 	client, err := a.s3Client(ctx)
 	if err != nil {
@@ -255,15 +281,22 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 	}
 
 	if len(res.Changed) > 0 {
-		pr, err := a.planWithinInProgress(ctx, dists, o.planFlags.input(res.All, res.Changed))
+		in := o.planFlags.input(res.All, res.Changed)
+		var err error
+		if sites != nil {
+			err = a.deployPlanSite(ctx, sites, dists, mapOpts, in, &out)
+		} else {
+			var pr planner.Result
+			pr, err = a.planWithinInProgress(ctx, dists, in)
+			out.Paths, out.Collateral = pr.Paths, pr.Collateral
+			out.EstimatedCost = float64(len(pr.Paths)*max(len(dists), 1)) * deployPricePerPath
+		}
 		if errors.Is(err, planner.ErrInfeasible) {
 			return fmt.Errorf("plan the invalidation of %d changed keys: %w; raise --max-paths or --max-wildcards", len(res.Changed), err)
 		}
 		if err != nil {
 			return fmt.Errorf("plan the invalidation of %d changed keys: %w", len(res.Changed), err)
 		}
-		out.Paths, out.Collateral = pr.Paths, pr.Collateral
-		out.EstimatedCost = float64(len(pr.Paths)*max(len(dists), 1)) * deployPricePerPath
 	}
 
 	var failures []error
@@ -326,8 +359,12 @@ func (a *app) deployInvalidate(ctx context.Context, o *deployOptions, dists []st
 	run := fmt.Sprintf("%d-%d", time.Now().UnixNano(), os.Getpid())
 	var failures []error
 	for _, d := range dists {
-		ref := invalidation.CallerReference(append([]string{"edgeflush-deploy", run, d}, out.Paths...)...)
-		inv, err := invalidation.Create(ctx, cf, d, out.Paths, ref)
+		paths := out.pathsFor(d)
+		if len(paths) == 0 {
+			continue // nothing this target serves changed
+		}
+		ref := invalidation.CallerReference(append([]string{"edgeflush-deploy", run, d}, paths...)...)
+		inv, err := invalidation.Create(ctx, cf, d, paths, ref)
 		if err != nil {
 			out.Invalidations = append(out.Invalidations, deployInvalidation{Distribution: d, Status: "Failed", Error: err.Error()})
 			failures = append(failures, fmt.Errorf("invalidate %s: %w", d, err))
@@ -391,6 +428,14 @@ func (a *app) printDeploy(o *deployOptions, dists []string, out deployOutput) er
 	fmt.Fprintf(w, "invalidation paths (%d, %d unchanged objects invalidated too):\n", len(out.Paths), out.Collateral)
 	for _, p := range out.Paths {
 		fmt.Fprintf(w, "  %s\n", p)
+	}
+	for _, d := range dists {
+		if p, ok := out.PathsByDistribution[d]; ok {
+			fmt.Fprintf(w, "  on %s: %s\n", d, strings.Join(p, " "))
+		}
+	}
+	for _, n := range out.NotServed {
+		fmt.Fprintf(w, "not invalidated: %s\n", n)
 	}
 	if len(dists) == 0 {
 		fmt.Fprintln(w, "no --distribution: nothing invalidated")

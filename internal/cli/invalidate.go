@@ -26,6 +26,7 @@ func init() { register(newInvalidateCmd) }
 // invalidateOptions are the flags of `edgeflush invalidate`.
 type invalidateOptions struct {
 	distributions []string
+	tenants       []string
 	paths         []string
 	pathsFrom     string
 	changedFile   string
@@ -37,6 +38,9 @@ type invalidateOptions struct {
 	dryRun          bool
 	output          string
 	callerReference string
+	// With --changed: the keys are bucket keys mapped through each distribution's
+	// configuration (urlmap.go).
+	bucket, prefix, urlPrefix string
 }
 
 func newInvalidateCmd(a *app) *cobra.Command {
@@ -63,6 +67,7 @@ literal percent sign and is sent as %25.`,
 	}
 	f := cmd.Flags()
 	f.StringSliceVar(&o.distributions, "distribution", nil, "CloudFront distribution ID (repeatable, or comma-separated)")
+	addTenantFlag(f, &o.tenants, "distribution tenant ID of a multi-tenant distribution (repeatable): invalidate that tenant's cache")
 	f.StringArrayVar(&o.paths, "path", nil, "path to invalidate, raw (repeatable)")
 	f.StringVar(&o.pathsFrom, "paths-from", "", `file with one path per line ("-" for stdin)`)
 	f.StringVar(&o.changedFile, "changed", "", `file with the changed (and deleted) S3 keys, one per line ("-": stdin): invalidate the planned paths (needs --all)`)
@@ -74,6 +79,9 @@ literal percent sign and is sent as %25.`,
 	_ = f.MarkHidden("poll-interval")
 	f.BoolVar(&o.dryRun, "dry-run", false, "validate and print the invalidations, create nothing")
 	f.StringVar(&o.output, "output", "text", "output format: text or json")
+	f.StringVar(&o.bucket, "bucket", "", "with --changed: the keys are keys of this bucket, mapped to the URLs each distribution serves them at (origin path, behaviors)")
+	f.StringVar(&o.prefix, "prefix", "", "with --bucket: the site's key prefix in the bucket")
+	addURLPrefixFlag(f, &o.urlPrefix)
 	f.StringVar(&o.callerReference, "caller-reference", "", "idempotency key: the same key, distribution and paths never create a second invalidation (default: random, so every run creates one)")
 	return cmd
 }
@@ -159,9 +167,12 @@ func (a *app) runInvalidate(ctx context.Context, cmd *cobra.Command, o *invalida
 	if err := checkOutput(o.output); err != nil {
 		return err
 	}
-	dists := dedupe(o.distributions)
+	dists, err := targets(o.distributions, o.tenants)
+	if err != nil {
+		return err
+	}
 	if len(dists) == 0 {
-		return usageErrorf("no distribution: give --distribution ID (or set %s, or distribution: in %s)", envName("distribution"), defaultConfigFile)
+		return usageErrorf("no distribution: give --distribution ID or --tenant ID (or set %s, or distribution: in %s)", envName("distribution"), defaultConfigFile)
 	}
 	if o.timeout < 0 {
 		return usageErrorf("--timeout must be 0 (no limit) or more, not %s", o.timeout)
@@ -283,6 +294,10 @@ func (a *app) invalidationPaths(ctx context.Context, cmd *cobra.Command, o *inva
 		return nil, nil, err
 	}
 	in := o.planFlags.input(all, changed)
+	if o.bucket != "" || o.prefix != "" || o.urlPrefix != "" {
+		paths, err := a.invalidateMapped(ctx, o, dists, in, prepared)
+		return paths, nil, err
+	}
 	// The invalidations in progress are looked up in a dry run too: the lookup only
 	// reads, and a dry run should show the paths a real run would send.
 	cf, err := a.cloudFront(ctx)
@@ -317,7 +332,7 @@ func (a *app) invalidationPaths(ctx context.Context, cmd *cobra.Command, o *inva
 func busyError(prefix string, be *budget.BusyError) error {
 	msg := prefix + be.Error()
 	if oldest, ok := be.Oldest(); ok {
-		msg += fmt.Sprintf("; wait for them (edgeflush wait --distribution %s --id %s) and run again, or raise --max-paths", oldest.DistributionID, oldest.ID)
+		msg += fmt.Sprintf("; wait for them (edgeflush wait %s --id %s) and run again, or raise --max-paths", targetFlag(oldest.DistributionID), oldest.ID)
 	}
 	return &explainedError{msg: msg, err: be}
 }
@@ -369,8 +384,8 @@ func (a *app) waitAll(ctx context.Context, client invalidation.API, reports []in
 		}
 		{
 			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
-				err = fmt.Errorf("invalidation %s for %s still %s after %s (it continues in CloudFront; check it with: edgeflush wait --distribution %s --id %s)",
-					r.ID, r.Distribution, r.Status, timeout, r.Distribution, r.ID)
+				err = fmt.Errorf("invalidation %s for %s still %s after %s (it continues in CloudFront; check it with: edgeflush wait %s --id %s)",
+					r.ID, r.Distribution, r.Status, timeout, targetFlag(r.Distribution), r.ID)
 			} else {
 				err = explain(fmt.Sprintf("wait for invalidation %s of %s", r.ID, r.Distribution), err)
 			}
@@ -434,6 +449,10 @@ func explain(what string, err error) error {
 		msg = ae.ErrorCode()
 		if m := ae.ErrorMessage(); m != "" {
 			msg += ": " + m
+		}
+		if ae.ErrorCode() == "EntityNotFound" {
+			// The tenant operations' answer for an unknown tenant.
+			return &explainedError{msg: what + ": " + msg + " (check the --tenant ID: the CloudFront console lists the tenants of a multi-tenant distribution)", err: err}
 		}
 	}
 	if h := invalidation.Hint(invalidation.Classify(err)); h != "" {

@@ -91,13 +91,14 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
 	return a
 }
 
-// cloudFront returns a CloudFront client built from awsConfig (so --role-arn applies).
-func (a *app) cloudFront(ctx context.Context) (*cloudfront.Client, error) {
+// cloudFront returns a CloudFront client built from awsConfig (so --role-arn applies),
+// whose invalidation calls also reach distribution tenants (tenant.go).
+func (a *app) cloudFront(ctx context.Context) (*cloudFrontClient, error) {
 	cfg, err := a.awsConfig(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return cloudfront.NewFromConfig(cfg), nil
+	return newCloudFrontClient(cloudfront.NewFromConfig(cfg)), nil
 }
 
 // s3Client returns an S3 client built from awsConfig (so --role-arn applies), with

@@ -69,6 +69,9 @@ type Input struct {
 	// DirWithoutSlash: the site also serves (and CloudFront caches) "/dir" for
 	// "dir/index.html".
 	DirWithoutSlash bool
+	// Tags offers cache tag items ("#tag") as candidates (see Site.PlanTags for what to
+	// list per key). A tag item costs one path and one wildcard slot; nil plans paths only.
+	Tags map[string][]string
 }
 
 // Result is a plan.
@@ -80,6 +83,9 @@ type Result struct {
 	Collateral int
 	// Wildcards is the number of wildcard paths in Paths.
 	Wildcards int
+	// Tags is the number of cache tag items ("#tag") in Paths; with Wildcards at most
+	// the wildcard budget.
+	Tags int
 	// ChangedURLs is the number of distinct URLs that had to be covered.
 	ChangedURLs int
 }
@@ -139,7 +145,7 @@ func Plan(in Input) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	return s.Plan(in.Changed, in.MaxPaths, in.MaxWildcards)
+	return s.PlanTags(in.Changed, in.Tags, in.MaxPaths, in.MaxWildcards)
 }
 
 // encodePath is the one place the planner encodes a raw path for CloudFront.

@@ -54,14 +54,42 @@ func keySets(in Input) (all []string, changed map[string]bool) {
 	return all, changed
 }
 
+// tagged reports whether key is listed with tag (compared ignoring case).
+func tagged(in Input, key, tag string) bool {
+	for k, ts := range in.Tags {
+		if normKey(k) != key {
+			continue
+		}
+		for _, t := range ts {
+			if strings.EqualFold(t, tag) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // evaluate scores raw paths independently of the planner's trie: whether they cover
-// every URL of every changed object, and how many unchanged objects they touch.
+// every URL of every changed object, and how many unchanged objects they touch. A
+// "#tag" item covers every URL of a changed object listed with the tag and touches
+// every unchanged object listed with it.
 func evaluate(in Input, raw []string) (covered bool, collateral, wildcards int) {
 	all, changed := keySets(in)
 	covered = true
+	byTag := func(key string) bool {
+		for _, p := range raw {
+			if strings.HasPrefix(p, "#") && tagged(in, key, p[1:]) {
+				return true
+			}
+		}
+		return false
+	}
 	for _, k := range all {
 		urls := objectURLs(in, k)
 		if changed[k] {
+			if byTag(k) {
+				continue
+			}
 			for _, u := range urls {
 				if !slices.ContainsFunc(raw, func(p string) bool { return matches(p, u) }) {
 					covered = false
@@ -69,7 +97,7 @@ func evaluate(in Input, raw []string) (covered bool, collateral, wildcards int) 
 			}
 			continue
 		}
-		hit := false
+		hit := byTag(k)
 		for _, u := range urls {
 			for _, p := range raw {
 				if strings.HasSuffix(p, "*") && matches(p, u) {
@@ -82,7 +110,7 @@ func evaluate(in Input, raw []string) (covered bool, collateral, wildcards int) 
 		}
 	}
 	for _, p := range raw {
-		if strings.HasSuffix(p, "*") {
+		if strings.HasSuffix(p, "*") || strings.HasPrefix(p, "#") {
 			wildcards++
 		}
 	}
@@ -99,11 +127,20 @@ func checkProperties(t *testing.T, in Input, res Result) []string {
 	if len(res.Paths) > k {
 		t.Errorf("%d paths, budget %d", len(res.Paths), k)
 	}
-	if res.Wildcards > w {
-		t.Errorf("%d wildcards, budget %d", res.Wildcards, w)
+	if res.Wildcards+res.Tags > w {
+		t.Errorf("%d wildcards and %d tags, budget %d", res.Wildcards, res.Tags, w)
 	}
 	raw := make([]string, len(res.Paths))
+	tags := 0
 	for i, p := range res.Paths {
+		if strings.HasPrefix(p, "#") {
+			raw[i] = p
+			tags++
+			if err := invalidation.CheckTag(p[1:]); err != nil {
+				t.Errorf("tag item %q: %v", p, err)
+			}
+			continue
+		}
 		raw[i] = decode(t, p)
 		if err := invalidation.ValidatePath(raw[i]); err != nil {
 			t.Errorf("path %q: %v", p, err)
@@ -119,8 +156,11 @@ func checkProperties(t *testing.T, in Input, res Result) []string {
 	if coll != res.Collateral {
 		t.Errorf("reported collateral %d, paths %q touch %d unchanged objects", res.Collateral, raw, coll)
 	}
-	if wild != res.Wildcards {
-		t.Errorf("reported %d wildcards, paths have %d", res.Wildcards, wild)
+	if tags != res.Tags {
+		t.Errorf("reported %d tags, plan has %d", res.Tags, tags)
+	}
+	if wild != res.Wildcards+res.Tags {
+		t.Errorf("reported %d wildcards and %d tags, paths have %d", res.Wildcards, res.Tags, wild)
 	}
 	return raw
 }
@@ -164,6 +204,15 @@ func bruteForce(in Input) (best [3]int, ok bool) {
 			if !sigs[sig.String()] {
 				sigs[sig.String()] = true
 				cands = append(cands, p)
+			}
+		}
+	}
+	tagSeen := map[string]bool{}
+	for _, ts := range in.Tags {
+		for _, t := range ts {
+			if l := strings.ToLower(t); !tagSeen[l] {
+				tagSeen[l] = true
+				cands = append(cands, "#"+l)
 			}
 		}
 	}
@@ -270,7 +319,7 @@ func TestPlanMatchesBruteForce(t *testing.T) {
 				t.Fatalf("input %+v: %v", in, err)
 			}
 			checkProperties(t, in, res)
-			got := [3]int{res.Collateral, len(res.Paths), res.Wildcards}
+			got := [3]int{res.Collateral, len(res.Paths), res.Wildcards + res.Tags}
 			if got != want {
 				t.Fatalf("input %+v:\nplan %q scores %v, brute force optimum %v", in, res.Paths, got, want)
 			}

@@ -5,6 +5,7 @@
 //
 //	go run ./bench/planner                        # the full report
 //	go run ./bench/planner -synthetic DIR         # write the 100,000-key test site
+//	go run ./bench/planner -tags                  # the "Cache tags" section of RESULTS.md
 //
 // bench/planner/run.sh runs both and times `edgeflush plan` on the synthetic site.
 package main
@@ -21,12 +22,16 @@ func main() {
 	synthetic := flag.String("synthetic", "", "write the synthetic 100,000-key site (all.txt, changed.txt) to this directory and exit")
 	keys := flag.Int("keys", 100_000, "with -synthetic: number of keys")
 	changed := flag.Int("changed", 2_000, "with -synthetic: number of changed keys")
+	tags := flag.Bool("tags", false, "only (re)write the \"Cache tags\" section of RESULTS.md: default budget with and without tag items")
 	timing := flag.String("timing", "", "file with the timing measurement of run.sh to include in RESULTS.md")
 	flag.Parse()
 	var err error
-	if *synthetic != "" {
+	switch {
+	case *tags:
+		err = writeTagSection(*data, *out)
+	case *synthetic != "":
 		err = writeSynthetic(*synthetic, *keys, *changed)
-	} else {
+	default:
 		err = report(*data, *out, *timing)
 	}
 	if err != nil {

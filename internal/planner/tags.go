@@ -433,8 +433,8 @@ func (p *tagState) solve(k, w int) (*tagSelection, error) {
 	return sel, nil
 }
 
-// collect rebuilds the plan behind tab(v, C) at (w, k) with value c, preferring tags
-// and deeper items over a wildcard at v.
+// collect rebuilds the plan behind tab(v, C) at (w, k) with value c, preferring, among
+// equal plans, deeper items, then a wildcard at v, then tags at v.
 func (p *tagState) collect(v int32, C []int32, w, k, c int32, sel *tagSelection) {
 	C = p.relevant(v, C)
 	if !p.anyNeed(v, C) {
@@ -443,7 +443,11 @@ func (p *tagState) collect(v int32, C []int32, w, k, c int32, sel *tagSelection)
 		}
 		return
 	}
-	for _, ch := range p.choices(v, C) {
+	wildOK := w == 1 && k == 1 && p.s.nodes[v].cut > 0 && p.wildWeight(v, C) == c
+	for i, ch := range p.choices(v, C) {
+		if i == 1 && wildOK {
+			break // a path plan before an equal plan with tags: paths need no tagging
+		}
 		n := int32(len(ch.tags))
 		t, pre := p.combine(v, ch.ctx, true)
 		if w < n || k < n || t.at(w-n, k-n) >= inf || t.at(w-n, k-n)+ch.coll != c {
@@ -480,7 +484,7 @@ func (p *tagState) collect(v int32, C []int32, w, k, c int32, sel *tagSelection)
 		}
 		return
 	}
-	if w != 1 || k != 1 || p.s.nodes[v].cut == 0 || p.wildWeight(v, C) != c {
+	if !wildOK {
 		panic(fmt.Sprintf("planner: inconsistent tag table at node %d", v))
 	}
 	sel.wild = append(sel.wild, v)

@@ -68,6 +68,12 @@ func TestPlanTagsMatchesBruteForce(t *testing.T) {
 			}
 			if res.Tags > 0 {
 				usedTags++
+				// A tag is chosen only when it does strictly better than paths alone.
+				in2 := in
+				in2.Tags = nil
+				if plain, err := Plan(in2); err == nil && !less(got, [3]int{plain.Collateral, len(plain.Paths), plain.Wildcards}) {
+					t.Fatalf("input %+v: plan %q uses a tag but scores %v, no better than paths alone %q", in, res.Paths, got, plain.Paths)
+				}
 			}
 			site, err := NewSite(in.All, in.IndexDocument, in.DirWithoutSlash)
 			if err != nil {
@@ -82,8 +88,10 @@ func TestPlanTagsMatchesBruteForce(t *testing.T) {
 			}
 		})
 	}
-	// The test means something only if many optima use a tag item.
-	if usedTags < 40 {
+	// The test means something only if a fair share of optima need a tag item
+	// (tags win on index pages under tight budgets and on directories with untagged
+	// unchanged objects; about 2 % of these cases).
+	if usedTags < 15 {
 		t.Errorf("only %d of 1000 plans use a tag item", usedTags)
 	}
 	t.Logf("%d of 1000 plans use a tag item", usedTags)

@@ -55,6 +55,8 @@ type MapOptions struct {
 	// IndexDocument is the planner's index document ("" or "-" for none): a changed
 	// default root object that is not the index document adds "/" to Extra.
 	IndexDocument string
+	// BucketKeys asks Map to fill KeyMap.BucketKey (for cache tags, named by bucket key).
+	BucketKeys bool
 }
 
 // KeyMap is how one distribution serves a site's keys.
@@ -72,6 +74,9 @@ type KeyMap struct {
 	// NotServed are the changed keys this distribution does not serve from the bucket:
 	// nothing is invalidated for them.
 	NotServed []*NotServedError
+	// BucketKey maps each URL key of All and Changed back to the bucket key it serves
+	// (filled with MapOptions.BucketKeys).
+	BucketKey map[string]string
 }
 
 // Signature identifies the plan input: distributions with equal signatures can share
@@ -90,10 +95,13 @@ func (d *Distribution) Map(o MapOptions, all, changed []string) (*KeyMap, error)
 		return nil, &NotAnOriginError{Distribution: d.ID, Bucket: o.Bucket, Origins: d.Origins}
 	}
 	m := &KeyMap{Distribution: d.ID}
+	if o.BucketKeys {
+		m.BucketKey = map[string]string{}
+	}
 	prefix := o.Prefix
 	if o.URLPrefix != "" {
-		m.All = mapPrefix(all, prefix, o.URLPrefix)
-		m.Changed = mapPrefix(changed, prefix, o.URLPrefix)
+		m.All = mapPrefix(all, prefix, o.URLPrefix, m.BucketKey)
+		m.Changed = mapPrefix(changed, prefix, o.URLPrefix, m.BucketKey)
 		slices.Sort(m.All)
 		slices.Sort(m.Changed)
 		return m, nil
@@ -130,6 +138,7 @@ func (d *Distribution) Map(o MapOptions, all, changed []string) (*KeyMap, error)
 	for _, k := range all {
 		if u, _ := urls(k); len(u) > 0 {
 			m.All = append(m.All, u...)
+			m.noteBucketKey(k, u)
 		}
 	}
 	root := d.DefaultRootObject
@@ -146,6 +155,7 @@ func (d *Distribution) Map(o MapOptions, all, changed []string) (*KeyMap, error)
 			continue
 		}
 		m.Changed = append(m.Changed, u...)
+		m.noteBucketKey(k, u)
 		if root != "" && root != index && slices.Contains(u, root) && !slices.Contains(m.Extra, "/") {
 			// "/" serves the default root object; the planner only knows the index
 			// document's directory URLs.
@@ -163,7 +173,16 @@ func (d *Distribution) Map(o MapOptions, all, changed []string) (*KeyMap, error)
 	return m, nil
 }
 
-func mapPrefix(keys []string, prefix, urlPrefix string) []string {
+func (m *KeyMap) noteBucketKey(key string, urls []string) {
+	if m.BucketKey == nil {
+		return
+	}
+	for _, u := range urls {
+		m.BucketKey[u] = key
+	}
+}
+
+func mapPrefix(keys []string, prefix, urlPrefix string, bucketKey map[string]string) []string {
 	out := make([]string, 0, len(keys))
 	base := strings.TrimPrefix(urlPrefix, "/")
 	for _, k := range keys {
@@ -173,6 +192,9 @@ func mapPrefix(keys []string, prefix, urlPrefix string) []string {
 		}
 		if base != "" {
 			rel = base + "/" + rel
+		}
+		if bucketKey != nil {
+			bucketKey[rel] = k
 		}
 		out = append(out, rel)
 	}

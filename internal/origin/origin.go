@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
@@ -137,6 +138,16 @@ type Distribution struct {
 	Origins           []Origin
 	// Behaviors are the cache behaviors in order of precedence, the default one last.
 	Behaviors []Behavior
+	// CacheTagHeader is the CacheTagConfig's HeaderName ("" without CacheTagConfig):
+	// the origin response header whose comma-separated tags CloudFront stores with each
+	// cached copy (for S3, user metadata such as x-amz-meta-cache-tag).
+	CacheTagHeader string
+	// MaxTTL is the longest a copy may stay cached by the default behavior's legacy
+	// MaxTTL, 0 when the behavior uses a cache policy (read it with CachePolicyAPI) or
+	// sets none.
+	MaxTTL time.Duration
+	// CachePolicyID is the default behavior's cache policy ("" for legacy settings).
+	CachePolicyID string
 }
 
 // FromConfig builds a Distribution from the SDK's configuration types.
@@ -145,6 +156,15 @@ func FromConfig(id, domainName string, cfg *types.DistributionConfig) (*Distribu
 		return nil, fmt.Errorf("distribution %s: no configuration in CloudFront's answer", id)
 	}
 	d := &Distribution{ID: id, DomainName: domainName, DefaultRootObject: strings.TrimPrefix(aws.ToString(cfg.DefaultRootObject), "/")}
+	if cfg.CacheTagConfig != nil {
+		d.CacheTagHeader = aws.ToString(cfg.CacheTagConfig.HeaderName)
+	}
+	if dcb := cfg.DefaultCacheBehavior; dcb != nil {
+		d.CachePolicyID = aws.ToString(dcb.CachePolicyId)
+		if dcb.MaxTTL != nil && d.CachePolicyID == "" {
+			d.MaxTTL = time.Duration(*dcb.MaxTTL) * time.Second
+		}
+	}
 	if cfg.Origins != nil {
 		for _, o := range cfg.Origins.Items {
 			d.Origins = append(d.Origins, newOrigin(o))

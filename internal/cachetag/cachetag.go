@@ -71,7 +71,7 @@ func MetadataKey(headerName string) string {
 }
 
 // Usable reports whether every cached copy of an object must carry the tags written at
-// taggedSince: the object was tagged before the distribution's previous full
+// taggedSince: the object was tagged before (or when) the distribution's previous full
 // invalidation (lastFull, zero when unknown) evicted everything older, or longer ago
 // than the longest time a copy may stay cached (maxTTL). A zero taggedSince (never
 // tagged) is never usable.
@@ -79,7 +79,9 @@ func Usable(taggedSince, lastFull time.Time, maxTTL time.Duration, now time.Time
 	if taggedSince.IsZero() {
 		return false
 	}
-	if !lastFull.IsZero() && taggedSince.Before(lastFull) {
+	// Tagged no later than the full invalidation was created: every copy cached since
+	// was fetched from a tagged object.
+	if !lastFull.IsZero() && !taggedSince.After(lastFull) {
 		return true
 	}
 	return maxTTL > 0 && now.Sub(taggedSince) > maxTTL

@@ -244,6 +244,13 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 			return err
 		}
 	}
+	tags, err := a.deployCacheTags(ctx, sites, dists)
+	if err != nil {
+		return err
+	}
+	if tags != nil {
+		opts.CacheTagMetadata = tags.meta
+	}
 	client, err := a.s3Client(ctx)
 	if err != nil {
 		return err
@@ -280,11 +287,16 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 		out.Deletes = append(out.Deletes, res.Deleted...)
 	}
 
+	if tags != nil {
+		if err := tags.record(ctx, client, o.bucket, o.prefix, res); err != nil {
+			return err
+		}
+	}
 	if len(res.Changed) > 0 {
 		in := o.planFlags.input(res.All, res.Changed)
 		var err error
 		if sites != nil {
-			err = a.deployPlanSite(ctx, sites, dists, mapOpts, in, &out)
+			err = a.deployPlanSite(ctx, sites, dists, mapOpts, in, tags.tagsFunc(ctx), &out)
 		} else {
 			var pr planner.Result
 			pr, err = a.planWithinInProgress(ctx, dists, in)
@@ -315,6 +327,11 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 			if len(failures) == 0 && o.verify {
 				failures = a.deployVerify(ctx, o, dists, res.Changed, &out)
 			}
+		}
+	}
+	if !o.dryRun {
+		if err := tags.finish(ctx, client, o.bucket, o.prefix, &out); err != nil {
+			failures = append(failures, err)
 		}
 	}
 	if err := a.printDeploy(o, dists, out); err != nil {

@@ -58,12 +58,12 @@ func (a *app) checkSite(ctx context.Context, targets []string, o origin.MapOptio
 
 // planSite plans per target (targets that map the site alike share a plan), each
 // within what CloudFront has free on its targets.
-func (a *app) planSite(ctx context.Context, r *origin.Reader, targets []string, o origin.MapOptions, in planner.Input, prepared ...string) (siteplan.Result, error) {
+func (a *app) planSite(ctx context.Context, r *origin.Reader, targets []string, o origin.MapOptions, in planner.Input, tags siteplan.TagsFunc, prepared ...string) (siteplan.Result, error) {
 	cf, err := a.cloudFront(ctx)
 	if err != nil {
 		return siteplan.Result{}, err
 	}
-	return siteplan.Plan(ctx, r, targets, o, in, func(ctx context.Context, ts []string, in planner.Input, extra []string) (planner.Result, error) {
+	return siteplan.PlanTagged(ctx, r, targets, o, in, tags, func(ctx context.Context, ts []string, in planner.Input, extra []string) (planner.Result, error) {
 		res, _, err := budget.Plan(ctx, cf, ts, in, append(slices.Clone(extra), prepared...))
 		var be *budget.BusyError
 		switch {
@@ -86,8 +86,8 @@ func notServedLines(res siteplan.Result) []string {
 }
 
 // deployPlanSite fills the deploy's paths from the per-target plan.
-func (a *app) deployPlanSite(ctx context.Context, r *origin.Reader, targets []string, o origin.MapOptions, in planner.Input, out *deployOutput) error {
-	sp, err := a.planSite(ctx, r, targets, o, in)
+func (a *app) deployPlanSite(ctx context.Context, r *origin.Reader, targets []string, o origin.MapOptions, in planner.Input, tags siteplan.TagsFunc, out *deployOutput) error {
+	sp, err := a.planSite(ctx, r, targets, o, in, tags)
 	if err != nil {
 		return err
 	}
@@ -133,7 +133,7 @@ func (a *app) invalidateMapped(ctx context.Context, o *invalidateOptions, dists 
 	if err != nil {
 		return nil, err
 	}
-	sp, err := a.planSite(ctx, r, dists, mo, in, prepared...)
+	sp, err := a.planSite(ctx, r, dists, mo, in, nil, prepared...)
 	if err != nil {
 		return nil, fmt.Errorf("plan paths: %w", err)
 	}

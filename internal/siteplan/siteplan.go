@@ -103,10 +103,20 @@ func (r Result) Collateral() int {
 // Plan maps in.All and in.Changed (bucket keys) for every target and plans each group
 // of targets with the same URL keys through plan.
 func Plan(ctx context.Context, r *origin.Reader, targets []string, o origin.MapOptions, in planner.Input, plan PlanFunc) (Result, error) {
+	return PlanTagged(ctx, r, targets, o, in, nil, plan)
+}
+
+// PlanTagged is Plan with cache tag items as candidates on the targets whose
+// distribution has a CacheTagConfig (tags.go); a nil tags is Plan.
+func PlanTagged(ctx context.Context, r *origin.Reader, targets []string, o origin.MapOptions, in planner.Input, tags TagsFunc, plan PlanFunc) (Result, error) {
 	var res Result
 	type group struct {
 		targets []string
 		km      *origin.KeyMap
+		tagged  bool
+	}
+	if tags != nil {
+		o.BucketKeys = true
 	}
 	var groups []*group
 	bySig := map[string]*group{}
@@ -123,11 +133,15 @@ func Plan(ctx context.Context, r *origin.Reader, targets []string, o origin.MapO
 			res.NotServed = append(res.NotServed, NotServed{Target: t, Err: ns})
 		}
 		sig := km.Signature()
+		tagged := tags != nil && d.CacheTagHeader != ""
+		if tagged {
+			sig += "\x02tags"
+		}
 		if g, ok := bySig[sig]; ok {
 			g.targets = append(g.targets, t)
 			continue
 		}
-		g := &group{targets: []string{t}, km: km}
+		g := &group{targets: []string{t}, km: km, tagged: tagged}
 		bySig[sig] = g
 		groups = append(groups, g)
 	}
@@ -143,6 +157,9 @@ func Plan(ctx context.Context, r *origin.Reader, targets []string, o origin.MapO
 		}
 		gin := in
 		gin.All, gin.Changed = g.km.All, g.km.Changed
+		if g.tagged {
+			gin.Tags = tagMap(g.km, g.targets, tags)
+		}
 		pr, err := plan(ctx, g.targets, gin, extra)
 		if err != nil {
 			return res, err

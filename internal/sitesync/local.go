@@ -194,7 +194,11 @@ func inspect(src fs.FS, p string, o *Options, sets *headerSets) (localFile, erro
 	lf := localFile{Size: int64(n) + rest}
 	h.Sum(lf.MD5[:0])
 	rule, _ := o.Config.Match(p)
-	lf.hs = sets.intern(headersFor(p, head[:n], rule), rule.Gzip)
+	hd := headersFor(p, head[:n], rule)
+	if len(o.CacheTagMetadata) > 0 {
+		hd = withCacheTags(hd, o.Prefix+p, o.CacheTagMetadata)
+	}
+	lf.hs = sets.intern(hd, rule.Gzip)
 	return lf, nil
 }
 

@@ -123,6 +123,11 @@ type Options struct {
 	// PartSize is raised to S3's 5 MiB minimum).
 	MultipartThreshold int64
 	PartSize           int64
+	// CacheTagMetadata lists S3 user-metadata keys ("cache-tag" for the CacheTagConfig
+	// header x-amz-meta-cache-tag) that every uploaded object carries edgeflush's cache
+	// tags in (cachetag.For of its key). The tags are part of the headers' digest, so
+	// turning them on uploads every object once (tags.go).
+	CacheTagMetadata []string
 }
 
 // Result reports a sync. Keys are full S3 keys (with the prefix).

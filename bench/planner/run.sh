@@ -43,4 +43,6 @@ done
 cat "$timing"
 
 go run ./bench/planner -data "$DATA" -out bench/planner -timing "$timing"
+# The "Cache tags" section: the default budget with and without tag items (about 5 min).
+go run ./bench/planner -tags -data "$DATA" -out bench/planner
 echo "wrote bench/planner/RESULTS.md"

@@ -21,6 +21,7 @@ import (
 	"os"
 	"path"
 	"runtime/debug"
+	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -33,6 +34,7 @@ import (
 	"github.com/edgeflush/edgeflush/internal/invalidation/budget"
 	"github.com/edgeflush/edgeflush/internal/planner"
 	"github.com/edgeflush/edgeflush/internal/siteconfig"
+	"github.com/edgeflush/edgeflush/internal/siteplan"
 	"github.com/edgeflush/edgeflush/internal/sitesync"
 )
 
@@ -94,8 +96,22 @@ func (d *Deployer) Deploy(ctx context.Context, req codepipeline.DeployRequest) (
 	if err != nil {
 		return codepipeline.DeployResult{}, err
 	}
+	tags, err := siteplan.NewCacheTags(ctx, sites, p.DistributionIDs)
+	if err != nil {
+		return codepipeline.DeployResult{}, err
+	}
+	var tagMeta []string
+	if tags.Enabled() {
+		tagMeta = tags.Meta
+	}
+	if tags != nil {
+		for _, s := range tags.Skipped {
+			log.Warn("cache tags not written", slog.String("reason", s))
+		}
+	}
 	client := awsconf.NewS3(siteCfg)
 	res, err := sitesync.Sync(ctx, client, zr, sitesync.Options{
+		CacheTagMetadata:   tagMeta,
 		Bucket:             p.Bucket,
 		Prefix:             p.Prefix,
 		Config:             cfg,
@@ -119,8 +135,11 @@ func (d *Deployer) Deploy(ctx context.Context, req codepipeline.DeployRequest) (
 	if len(res.Changed) == 0 {
 		return out, nil
 	}
+	if err := tags.Record(ctx, client, p.Bucket, p.Prefix, res); err != nil {
+		return out, err
+	}
 	plan, rep, err := d.planSite(ctx, log, sites, mapOpts, cf, p.DistributionIDs,
-		planner.Input{All: res.All, Changed: res.Changed, MaxPaths: p.MaxPaths})
+		planner.Input{All: res.All, Changed: res.Changed, MaxPaths: p.MaxPaths}, tags.Func(ctx))
 	if err != nil {
 		var ie *planner.InputError
 		if errors.As(err, &ie) {
@@ -129,6 +148,16 @@ func (d *Deployer) Deploy(ctx context.Context, req codepipeline.DeployRequest) (
 		return out, fmt.Errorf("plan the invalidation of %d changed keys: %w", len(res.Changed), err)
 	}
 	out.Paths = plan.Paths
+	// The job invalidates these paths on every target. A "/*" is recorded as the
+	// targets' full invalidation now: the handler creates it (waiting for room if need
+	// be) or fails the job, and every object was uploaded, tagged, before this point.
+	var full []string
+	if slices.Contains(plan.Paths, "/*") {
+		full = p.DistributionIDs
+	}
+	if err := tags.Finish(ctx, client, p.Bucket, p.Prefix, full); err != nil {
+		log.Warn("cache tag ledger not written: tags stay unused for this deploy's objects", slog.String("error", err.Error()))
+	}
 	log.Info("deploy planned", slog.Int("changed", len(res.Changed)), slog.Int("pending", len(res.Pending)),
 		slog.Int("paths", len(plan.Paths)), slog.Int("wildcards", plan.Wildcards), slog.Int("collateral", plan.Collateral),
 		slog.Int("max_wildcards", rep.MaxWildcards), slog.Bool("capped_by_in_progress", rep.Capped()))

@@ -44,12 +44,12 @@ func checkSite(ctx context.Context, api origin.API, p codepipeline.Params) (*ori
 
 // planSite plans per group of targets that map the site alike (each within what
 // CloudFront has free, as plan does) and returns the union for the job.
-func (d *Deployer) planSite(ctx context.Context, log *slog.Logger, r *origin.Reader, o origin.MapOptions, api budget.API, targets []string, in planner.Input) (planner.Result, budget.Report, error) {
+func (d *Deployer) planSite(ctx context.Context, log *slog.Logger, r *origin.Reader, o origin.MapOptions, api budget.API, targets []string, in planner.Input, tags siteplan.TagsFunc) (planner.Result, budget.Report, error) {
 	var rep budget.Report
 	if len(targets) == 0 {
 		return d.plan(ctx, log, api, nil, in)
 	}
-	sp, err := siteplan.Plan(ctx, r, targets, o, in, func(ctx context.Context, ts []string, gin planner.Input, _ []string) (planner.Result, error) {
+	sp, err := siteplan.PlanTagged(ctx, r, targets, o, in, tags, func(ctx context.Context, ts []string, gin planner.Input, _ []string) (planner.Result, error) {
 		// The extra "/" of a changed default root object is added by siteplan: one
 		// exact path, far within CloudFront's 3,000.
 		res, grep, err := d.plan(ctx, log, api, ts, gin)

@@ -248,8 +248,8 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 	if err != nil {
 		return err
 	}
-	if tags != nil {
-		opts.CacheTagMetadata = tags.meta
+	if tags.Enabled() {
+		opts.CacheTagMetadata = tags.Meta
 	}
 	client, err := a.s3Client(ctx)
 	if err != nil {
@@ -287,16 +287,14 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 		out.Deletes = append(out.Deletes, res.Deleted...)
 	}
 
-	if tags != nil {
-		if err := tags.record(ctx, client, o.bucket, o.prefix, res); err != nil {
-			return err
-		}
+	if err := tags.Record(ctx, client, o.bucket, o.prefix, res); err != nil {
+		return err
 	}
 	if len(res.Changed) > 0 {
 		in := o.planFlags.input(res.All, res.Changed)
 		var err error
 		if sites != nil {
-			err = a.deployPlanSite(ctx, sites, dists, mapOpts, in, tags.tagsFunc(ctx), &out)
+			err = a.deployPlanSite(ctx, sites, dists, mapOpts, in, tags.Func(ctx), &out)
 		} else {
 			var pr planner.Result
 			pr, err = a.planWithinInProgress(ctx, dists, in)
@@ -330,7 +328,7 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 		}
 	}
 	if !o.dryRun {
-		if err := tags.finish(ctx, client, o.bucket, o.prefix, &out); err != nil {
+		if err := finishCacheTags(ctx, tags, client, o.bucket, o.prefix, &out); err != nil {
 			failures = append(failures, err)
 		}
 	}

@@ -125,6 +125,7 @@ type tagState struct {
 	objTags   map[int32][]int32 // object -> candidate tags listed for it
 	tagName   []string          // id -> tag (lower case)
 	unchanged [][]int32         // id -> unchanged objects listed with it, sorted
+	changedOf [][]int32         // id -> changed objects listed with it
 	all       [][]int32         // id -> every URL of every object listed with it, sorted
 	attached  map[int32][]int32 // node -> tags whose attach node it is
 	memo      map[string]table  // node and context -> table
@@ -190,6 +191,7 @@ func (s *Site) newTagState(changed []string, byKey map[string][]string) *tagStat
 	}
 	p.unchanged = make([][]int32, len(p.tagName))
 	p.all = make([][]int32, len(p.tagName))
+	p.changedOf = make([][]int32, len(p.tagName))
 	for _, key := range keys {
 		o := s.lookup("/" + key)
 		if o < 0 || !s.isMain[o] {
@@ -202,6 +204,7 @@ func (s *Site) newTagState(changed []string, byKey map[string][]string) *tagStat
 			}
 			p.objTags[o] = append(p.objTags[o], t)
 			if p.changed[o] {
+				p.changedOf[t] = append(p.changedOf[t], o)
 				p.all[t] = append(p.all[t], objURLs(key)...)
 			} else {
 				p.unchanged[t] = append(p.unchanged[t], o)
@@ -331,12 +334,10 @@ func (p *tagState) choices(v int32, C []int32) []choice {
 	for _, t := range p.attached[v] {
 		for _, c := range out {
 			useful := false
-			lo, hi := p.s.span(v)
-			for _, u := range inRange(p.all[t], lo, hi) {
-				for _, o := range p.urlObjs[u] {
-					if slices.Contains(p.objTags[o], t) && !p.carries(o, c.ctx) {
-						useful = true
-					}
+			for _, o := range p.changedOf[t] {
+				if !p.carries(o, c.ctx) {
+					useful = true
+					break
 				}
 			}
 			if !useful {

@@ -169,3 +169,27 @@ func TestPlanTagsBadTag(t *testing.T) {
 		t.Fatalf("err %v, want an InputError", err)
 	}
 }
+
+// BenchmarkPlanTags100k is BenchmarkPlan100k with every key carrying the tags deploy
+// writes (an object tag, one per directory) and all of them usable.
+func BenchmarkPlanTags100k(b *testing.B) {
+	all, changed := syntheticSite(100_000, 2_000, 1)
+	tags := make(map[string][]string, len(all))
+	for _, k := range all {
+		ts := []string{fmt.Sprintf("o-%s", k)}
+		for d := path.Dir(k); d != "."; d = path.Dir(d) {
+			ts = append(ts, "d-"+d)
+		}
+		tags[k] = ts
+	}
+	site, err := NewSite(all, "", false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := site.PlanTags(changed, tags, DefaultMaxPaths, DefaultMaxWildcards); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -25,6 +25,9 @@
 //
 // Matching is done on raw (unencoded) URLs; Result.Paths are encoded for CloudFront
 // at the very end.
+//
+// With Input.Tags, cache tag items ("#tag") are candidates too, each costing a path
+// and a wildcard slot; the plan stays the exact optimum (tags.go).
 package planner
 
 import (

@@ -333,6 +333,15 @@ func newBucket(t *testing.T) string {
 	return name
 }
 
+// siteDistribution creates a distribution whose S3 origin reads bucket, as deploy
+// requires before it writes anything.
+func siteDistribution(t *testing.T, endpoint, bucket string) string {
+	t.Helper()
+	return testkit.CreateDistributionWith(t, endpoint, testkit.DistributionSpec{
+		Origins: []testkit.DistributionOrigin{{ID: "site", DomainName: bucket + ".s3.amazonaws.com"}},
+	})
+}
+
 // A deploy as the README's workflow runs it: the action's own tag picks the release,
 // the binary is checked against SHA256SUMS, the site is synced and exactly the changed
 // URLs invalidated and waited for; outputs and the job summary say what happened.
@@ -341,8 +350,8 @@ func TestActionDeploy(t *testing.T) {
 	_, _, asset := runnerPlatform(t)
 	rel := newRelease(t, asset, false)
 	cf := testkit.StartCloudFront(t, moto.URL, testkit.CloudFrontOptions{})
-	dist := testkit.CreateDistribution(t, cf.URL)
 	bucket := newBucket(t)
+	dist := siteDistribution(t, cf.URL, bucket)
 	r := newRunner(t, append(moto.Env(), cf.Env()...)...)
 	r.writeSite(map[string]string{
 		"index.html": "<html>home</html>", "about/index.html": "<html>about</html>",

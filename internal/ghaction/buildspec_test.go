@@ -86,8 +86,8 @@ func TestBuildspecDeploys(t *testing.T) {
 	asset := "edgeflush-linux-" + runtime.GOARCH
 	rel := newRelease(t, asset, false)
 	cf := testkit.StartCloudFront(t, moto.URL, testkit.CloudFrontOptions{})
-	dist := testkit.CreateDistribution(t, cf.URL)
 	bucket := newBucket(t)
+	dist := siteDistribution(t, cf.URL, bucket)
 	src, bin := t.TempDir(), t.TempDir()
 	for p, c := range map[string]string{"site/index.html": "<html>home</html>", "site/css/a.css": "body{}",
 		".edgeflush.yaml": "rules:\n  - match: \"**\"\n    headers: {Cache-Control: \"max-age=60\"}\n"} {

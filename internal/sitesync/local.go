@@ -194,7 +194,20 @@ func inspect(src fs.FS, p string, o *Options, sets *headerSets) (localFile, erro
 	lf := localFile{Size: int64(n) + rest}
 	h.Sum(lf.MD5[:0])
 	rule, _ := o.Config.Match(p)
-	lf.hs = sets.intern(headersFor(p, head[:n], rule), rule.Gzip)
+	hdr := headersFor(p, head[:n], rule)
+	if o.ExtraMetadata != nil {
+		if extra := o.ExtraMetadata(p); len(extra) > 0 {
+			meta := make(map[string]string, len(hdr.Metadata)+len(extra))
+			for k, v := range hdr.Metadata {
+				meta[k] = v
+			}
+			for k, v := range extra {
+				meta[k] = v
+			}
+			hdr.Metadata = meta
+		}
+	}
+	lf.hs = sets.intern(hdr, rule.Gzip)
 	return lf, nil
 }
 

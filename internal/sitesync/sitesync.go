@@ -110,6 +110,10 @@ type Options struct {
 	// Exclude lists paths or doublestar globs (relative to the tree root) of local files
 	// never uploaded; siteconfig.FileName at the root and ReservedDir folders are always excluded.
 	Exclude []string
+	// ExtraMetadata, when set, adds user metadata to the header set of each file (by its
+	// path in the tree), on top of the matching rule's: internal/release marks the pages
+	// of a release with the release id this way.
+	ExtraMetadata func(path string) map[string]string
 	// JournalID, when set, makes the sync record the keys it is about to change in
 	// <prefix>.edgeflush/journal/<JournalID>.json before its first write, and merge the
 	// keys already recorded there into Result.Changed. A run that is interrupted after

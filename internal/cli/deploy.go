@@ -59,6 +59,9 @@ type deployOptions struct {
 	dirWithoutSlash bool
 	debug           bool
 	memProfile      string
+	// release: deploy as a release (release.go).
+	release bool
+	rel     releaseFlags
 }
 
 func newDeployCmd(a *app) *cobra.Command {
@@ -115,6 +118,8 @@ anything is written. Nothing is invalidated when nothing changed.`,
 	_ = f.MarkHidden("debug")
 	f.StringVar(&o.memProfile, "memprofile", "", "write a heap profile, taken when the live heap peaked, to this file (for bench/deploy)")
 	_ = f.MarkHidden("memprofile")
+	f.BoolVar(&o.release, "release", false, "deploy as a new release under <prefix>_releases/ and switch to it in one KeyValueStore write (docs/releases.md)")
+	addReleaseFlags(f, &o.rel)
 	_ = f.MarkHidden("multipart-threshold")
 	_ = f.MarkHidden("part-size")
 	return cmd
@@ -169,6 +174,9 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 	info, err := os.Stat(dir)
 	if err != nil || !info.IsDir() {
 		return usageErrorf("%s is not a directory", dir)
+	}
+	if o.release {
+		return a.runReleaseDeploy(ctx, dir, o)
 	}
 	// The deploy's heap is small (key names and digests) but allocates quickly; the
 	// default GOGC=100 lets the heap reach twice the live data between collections.

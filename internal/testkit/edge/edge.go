@@ -421,9 +421,15 @@ func (e *Edge) serve(w http.ResponseWriter, r *http.Request) {
 	if ent.isError() {
 		xcache = "Error from cloudfront"
 	}
-	if keep && ent.cached {
+	if keep {
+		// A new answer replaces the old copy; one the TTL rules do not let the edge
+		// keep (now no-store, a 302 …) removes it.
 		l.mu.Lock()
-		l.entries[tg.key] = ent
+		if ent.cached {
+			l.entries[tg.key] = ent
+		} else {
+			delete(l.entries, tg.key)
+		}
 		l.mu.Unlock()
 	}
 
@@ -494,8 +500,8 @@ func (e *Edge) refresh(old *entry, h http.Header, now time.Time) *entry {
 			nh[http.CanonicalHeaderKey(k)] = vs
 		}
 	}
-	ttl, _ := e.pol.ObjectTTL(nh, now) // it was cached, so it is still cacheable
-	return &entry{status: old.status, header: nh, body: old.body, stored: now, expires: now.Add(ttl), cached: true}
+	ttl, store := e.pol.ObjectTTL(nh, now) // the 304 may say no-store now
+	return &entry{status: old.status, header: nh, body: old.body, stored: now, expires: now.Add(ttl), cached: store}
 }
 
 // emptySHA256 is the SHA-256 of an empty body, the payload hash of a GET.

@@ -360,3 +360,23 @@ func TestHeadAndGetShareAnEntry(t *testing.T) {
 		t.Fatalf("POST: %d, want 403 (GET and HEAD only)", c.status)
 	}
 }
+
+// An object that turns uncacheable (no-store with a minimum TTL of 0) no longer has a
+// copy at the edge once its old copy expired: when the origin later holds the old bytes
+// again (same ETag), the edge fetches them instead of refreshing a stale copy.
+func TestUncacheableAnswerRemovesTheCopy(t *testing.T) {
+	o := newOrigin(t)
+	clk := newClock()
+	e := edge.Start(t, edge.Options{S3Endpoint: moto.URL, Bucket: o.bucket, Now: clk.Now, MinTTL: 0, DefaultTTL: time.Minute, MaxTTL: time.Hour})
+	o.put("u.html", "v1", "max-age=10")
+	get(t, e, "GET", "/u.html", 0)
+	o.put("u.html", "v2", "no-store")
+	clk.Add(11 * time.Second)
+	if a := get(t, e, "GET", "/u.html", 0); a.body != "v2" || a.xcache() != "Miss from cloudfront" {
+		t.Fatalf("after the change: %q %s, want v2 Miss", a.body, a.xcache())
+	}
+	o.put("u.html", "v1", "no-store")
+	if a := get(t, e, "GET", "/u.html", 0); a.body != "v1" || a.xcache() != "Miss from cloudfront" || a.header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("old bytes again: %q %s %q, want a Miss with no-store (no copy left to refresh)", a.body, a.xcache(), a.header.Get("Cache-Control"))
+	}
+}

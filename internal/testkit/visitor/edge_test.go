@@ -51,6 +51,9 @@ func TestThroughTheEdgeEmulator(t *testing.T) {
 	ctx := context.Background()
 	moto := testkit.StartMoto(t)
 	const completeAfter = 1500 * time.Millisecond
+	// Readers keep a page open longer than the whole deploy takes, so that some page a
+	// reader opened before its location dropped v1 asks for the v1 chunk after success.
+	const lazyDelay = 4 * time.Second
 	cf := testkit.StartCloudFront(t, moto.URL, testkit.CloudFrontOptions{CompleteAfter: completeAfter})
 	dist := testkit.CreateDistribution(t, cf.URL)
 	s3c := s3.NewFromConfig(moto.Config(t), func(o *s3.Options) { o.UsePathStyle = true })
@@ -87,8 +90,8 @@ func TestThroughTheEdgeEmulator(t *testing.T) {
 	visitors := make(chan result, 1)
 	go func() {
 		l, err := visitor.Run(runCtx, visitor.Options{
-			BaseURL: e.URL, Pages: []string{"/", "/b.html"}, Visitors: 6, Readers: 3,
-			LazyDelay: 2 * completeAfter, Think: 50 * time.Millisecond, Until: time.Now().Add(30 * time.Second),
+			BaseURL: e.URL, Pages: []string{"/", "/b.html"}, Visitors: 8, Readers: 6,
+			LazyDelay: lazyDelay, Think: 50 * time.Millisecond, Until: time.Now().Add(30 * time.Second),
 		})
 		visitors <- result{l, err}
 	}()
@@ -127,7 +130,7 @@ func TestThroughTheEdgeEmulator(t *testing.T) {
 		t.Fatal(err)
 	}
 	tl[1].Succeeded = time.Now()
-	time.Sleep(3 * completeAfter) // readers that opened a v1 page load its chunk
+	time.Sleep(lazyDelay + 500*time.Millisecond) // readers that opened a v1 page load its chunk
 	stop()
 	stopProbe()
 	res := <-visitors
@@ -146,7 +149,7 @@ func TestThroughTheEdgeEmulator(t *testing.T) {
 		t.Errorf("no page views during (%d) or after (%d) the deploy", sum.During.Pages, sum.After.Pages)
 	}
 	if sum.After.BrokenLazy == 0 {
-		t.Error("no reader lost its deleted lazy chunk after the invalidation, want some (LazyDelay is twice the invalidation's time)")
+		t.Error("no reader lost its deleted lazy chunk after the invalidation, want some (readers keep pages open longer than the deploy takes)")
 	}
 	locs := map[string]bool{}
 	for _, l := range res.loads {
@@ -159,7 +162,9 @@ func TestThroughTheEdgeEmulator(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("probe: not converged (%v %v)", ok, err)
 	}
-	if limit := tl[1].Succeeded.Sub(tl[1].Started) + time.Second; after > limit {
-		t.Errorf("every location served v2 %s after the start, later than the invalidation's completion (+1s) %s", after, limit)
+	// Every location drops its copies by CompleteAt, before the waiter sees Completed; the
+	// probe's next question (every 100ms) then gets v2. 2s of slack for a busy machine.
+	if limit := tl[1].Succeeded.Sub(tl[1].Started) + 2*time.Second; after > limit {
+		t.Errorf("every location served v2 %s after the start, later than the invalidation's completion (+2s) %s", after, limit)
 	}
 }

@@ -52,7 +52,7 @@ func (p Probe) Run(ctx context.Context) ([]Observation, error) {
 		p.Until = time.Now().Add(10 * time.Minute)
 	}
 	if p.Client == nil {
-		p.Client = &http.Client{Timeout: 10 * time.Second}
+		p.Client = newClient(p.Locations)
 	}
 	if p.ID == "" {
 		p.ID = "probe-"

@@ -101,7 +101,8 @@ type Options struct {
 	ID string
 	// Seed makes the page choices reproducible.
 	Seed uint64
-	// Client sends the requests; default: a client with a 10s timeout per request.
+	// Client sends the requests; default: a 10s timeout per request, one idle connection
+	// kept per visitor.
 	Client *http.Client
 }
 
@@ -137,9 +138,18 @@ func (o *Options) defaults() error {
 		o.ID = "visitor-"
 	}
 	if o.Client == nil {
-		o.Client = &http.Client{Timeout: 10 * time.Second}
+		o.Client = newClient(o.Visitors)
 	}
 	return nil
+}
+
+// newClient is the default client: a 10s timeout per request, and an idle connection kept
+// per concurrent user, so that a long run reuses connections instead of leaving thousands
+// of sockets in TIME_WAIT.
+func newClient(conns int) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = conns
+	return &http.Client{Timeout: 10 * time.Second, Transport: t}
 }
 
 // maxBody bounds what a visitor reads of one response.

@@ -5,12 +5,14 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"text/tabwriter"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
 	"github.com/aws/aws-sdk-go-v2/service/cloudfrontkeyvaluestore"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -254,4 +256,76 @@ bucket, and its objects are cached under their own URIs.`,
 	f.StringVar(&o.prefix, "prefix", "", "key prefix of the site in the bucket")
 	addReleaseFlags(f, &o.rel)
 	return cmd
+}
+
+// releaseSetupFlags are setup's and teardown's --release flags.
+type releaseSetupFlags struct {
+	on     bool
+	name   string
+	kvsARN string // set by the edge set-up for the pipeline part
+}
+
+func addReleaseSetupFlags(f *pflag.FlagSet, r *releaseSetupFlags) {
+	f.BoolVar(&r.on, "release", false, "releases: the KeyValueStore and the CloudFront Function (deploy/edge/releases.js), published and associated with the distribution's default cache behavior")
+	f.StringVar(&r.name, "release-name", "", "with --release: name of the function and the store (default edgeflush-releases-<distribution>)")
+}
+
+// runReleaseSetup is setup --release: it returns the store's ARN for the pipeline part.
+func (a *app) runReleaseSetup(ctx context.Context, dists []string, r releaseSetupFlags, dryRun bool) (string, error) {
+	if len(dists) != 1 {
+		return "", usageErrorf("--release needs exactly one --distribution (got %d): the one whose default cache behavior serves the site", len(dists))
+	}
+	cfg, err := a.awsConfig(ctx)
+	if err != nil {
+		return "", err
+	}
+	res, err := release.SetupEdge(ctx, cloudfront.NewFromConfig(cfg), release.EdgeOptions{DistributionID: dists[0], Name: r.name, DryRun: dryRun})
+	var conflict *release.AssociationConflictError
+	if errors.As(err, &conflict) {
+		return "", err
+	}
+	if err != nil {
+		return "", fmt.Errorf("%w; rerun the same command to resume", err)
+	}
+	fmt.Fprintf(a.stdout, "releases on distribution %s:\n", dists[0])
+	for _, c := range res.Changes {
+		fmt.Fprintf(a.stdout, "  + %s\n", c)
+	}
+	switch {
+	case len(res.Changes) == 0:
+		fmt.Fprintln(a.stdout, "no changes: the release function is installed")
+	case dryRun:
+		fmt.Fprintf(a.stdout, "dry run: %d %s planned, nothing changed\n", len(res.Changes), setupPlural(len(res.Changes), "change"))
+		return res.KvsARN, nil
+	}
+	fmt.Fprintf(a.stdout, "kvs-arn: %s\n", res.KvsARN)
+	fmt.Fprintf(a.stdout, "add to %s:  release: true  and  kvs-arn: %s\n", defaultConfigFile, res.KvsARN)
+	return res.KvsARN, nil
+}
+
+func (a *app) runReleaseTeardown(ctx context.Context, dists []string, r releaseSetupFlags, dryRun bool) error {
+	if len(dists) != 1 {
+		return usageErrorf("--release needs exactly one --distribution (got %d)", len(dists))
+	}
+	cfg, err := a.awsConfig(ctx)
+	if err != nil {
+		return err
+	}
+	res, err := release.TeardownEdge(ctx, cloudfront.NewFromConfig(cfg), release.EdgeOptions{DistributionID: dists[0], Name: r.name, DryRun: dryRun})
+	fmt.Fprintf(a.stdout, "releases off distribution %s:\n", dists[0])
+	for _, c := range res.Changes {
+		fmt.Fprintf(a.stdout, "  - %s\n", c)
+	}
+	if err != nil {
+		return fmt.Errorf("%w; rerun the same command to resume", err)
+	}
+	switch {
+	case len(res.Changes) == 0:
+		fmt.Fprintln(a.stdout, "no changes: nothing left to remove")
+	case dryRun:
+		fmt.Fprintf(a.stdout, "dry run: %d %s planned, nothing changed\n", len(res.Changes), setupPlural(len(res.Changes), "change"))
+	default:
+		fmt.Fprintln(a.stdout, "the releases stay in the bucket under _releases/; serve one again with deploy, or delete them")
+	}
+	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/edgeflush/edgeflush/internal/awsconf"
+	"github.com/edgeflush/edgeflush/internal/testkit"
 	"github.com/edgeflush/edgeflush/internal/testkit/kvs"
 )
 
@@ -85,4 +86,36 @@ func TestReleaseCommands(t *testing.T) {
 	wantFailure(t, edgeflush(t, "", "rollback", "no-such-release"), 1, "no release \"no-such-release\"")
 	wantFailure(t, edgeflush(t, "", "deploy", dir, "--dry-run"), 2, "--dry-run is not available with --release")
 	wantFailure(t, edgeflush(t, "", "releases", "--kvs-arn", ""), 2, "no KeyValueStore")
+}
+
+// TestSetupRelease installs releases on a distribution through the CloudFront stand-in
+// (which serves the function and store calls moto lacks), then removes them.
+func TestSetupRelease(t *testing.T) {
+	m := moto(t)
+	store := kvs.Start(t, kvs.Options{})
+	cf := testkit.StartCloudFront(t, m.URL, testkit.CloudFrontOptions{KeyValueStores: store})
+	useMoto(t, cf.URL)
+	dist := testkit.CreateDistribution(t, cf.URL)
+
+	r := edgeflush(t, "", "setup", "--release", "--distribution", dist, "--dry-run")
+	if r.code != 0 || !strings.Contains(r.stdout, "dry run: 4 changes planned") {
+		t.Fatalf("dry run: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = edgeflush(t, "", "setup", "--release", "--distribution", dist)
+	arn, ok := store.StoreARN("edgeflush-releases-" + dist)
+	if r.code != 0 || !ok || !strings.Contains(r.stdout, "kvs-arn: "+arn) {
+		t.Fatalf("setup --release: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if as := cf.FunctionAssociations(dist); len(as) != 2 {
+		t.Fatalf("associations: %+v", as)
+	}
+	r = edgeflush(t, "", "setup", "--release", "--distribution", dist)
+	if r.code != 0 || !strings.Contains(r.stdout, "no changes") {
+		t.Fatalf("second setup --release: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	wantFailure(t, edgeflush(t, "", "setup", "--release"), 2, "exactly one --distribution")
+	r = edgeflush(t, "", "teardown", "--release", "--distribution", dist)
+	if r.code != 0 || !strings.Contains(r.stdout, "delete KeyValueStore") || len(cf.FunctionAssociations(dist)) != 0 {
+		t.Fatalf("teardown --release: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 }

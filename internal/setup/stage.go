@@ -205,6 +205,11 @@ func userParameters(existing string, o *Options) (string, error) {
 	setOrDelete("RoleArn", o.RoleARN)
 	setOrDelete("ExternalId", o.ExternalID)
 	setOrDelete("SlackWebhookParameter", o.SlackWebhookParameter)
+	setOrDelete("KvsArn", o.KvsARN)
+	delete(m, "Release")
+	if o.KvsARN != "" {
+		set("Release", true)
+	}
 	b, err := json.Marshal(m)
 	if err != nil {
 		return "", fmt.Errorf("encode UserParameters: %w", err)

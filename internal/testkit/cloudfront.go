@@ -22,6 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
 	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudfront/types"
+
+	"github.com/edgeflush/edgeflush/internal/testkit/kvs"
 )
 
 // CloudFront API operations the realism proxy tells apart, for fault injection and counters.
@@ -102,6 +104,9 @@ type CloudFrontOptions struct {
 	// OnCreate, when set, runs after moto created an invalidation and before the proxy
 	// answers; a fault-injection test can kill the function at exactly that point.
 	OnCreate func(inv ProxyInvalidation)
+	// KeyValueStores is the data plane of the KeyValueStores CreateKeyValueStore makes
+	// (cffunctions.go); nil: CreateKeyValueStore answers NotImplemented.
+	KeyValueStores *kvs.Server
 }
 
 // ProxyInvalidation is the proxy's record of an invalidation created through it.
@@ -138,6 +143,8 @@ type CloudFront struct {
 	served    map[Fault]int
 	requests  map[Op]int
 	creations map[string]int
+
+	fn functionsState // CloudFront Functions, KeyValueStores, associations (cffunctions.go)
 }
 
 type pendingFault struct {
@@ -349,7 +356,9 @@ func (c *CloudFront) dispatch(w http.ResponseWriter, r *http.Request, op Op, dis
 	case OpListInvalidations:
 		c.list(w, r, dist)
 	default:
-		c.proxy.ServeHTTP(w, r)
+		if !c.serveFunctions(w, r) {
+			c.proxy.ServeHTTP(w, r)
+		}
 	}
 }
 

@@ -138,6 +138,9 @@ func (e *evaluator) eval(v any) any {
 						}
 					}
 					return true
+				case "Fn::GetAtt":
+					// Stands for the attribute of a resource of the same template.
+					return "GetAtt:" + strings.Join(asList(arg), ".")
 				case "Fn::If":
 					a := arg.([]any)
 					if e.condition(a[0].(string)) {
@@ -249,6 +252,8 @@ func TestTemplateGrantsWhatSetupGrants(t *testing.T) {
 			Options{DistributionIDs: []string{"E1AAA", "E2BBB", "E3CCC", "E4DDD", "E5EEE"}}},
 		{"deploy mode and Slack", map[string]string{"DistributionIds": "E1AAA,E2BBB", "SiteBucket": "www.example.com", "SlackWebhookParameter": "/edgeflush/slack-webhook", "FunctionName": "site-flush"},
 			Options{DistributionIDs: []string{"E1AAA", "E2BBB"}, Bucket: "www.example.com", SlackWebhookParameter: "/edgeflush/slack-webhook", FunctionName: "site-flush"}},
+		{"releases", map[string]string{"DistributionIds": "E1AAA", "SiteBucket": "www.example.com", "Releases": "true"},
+			Options{DistributionIDs: []string{"E1AAA"}, Bucket: "www.example.com", KvsARN: "GetAtt:ReleaseStore.Arn"}},
 	}
 	var sets []map[string]string
 	for _, tc := range cases {
@@ -262,7 +267,7 @@ func TestTemplateGrantsWhatSetupGrants(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tpl := tpls[i]
 			all := map[string]string{"FunctionName": "edgeflush", "SiteBucket": "", "ArtifactBucket": "", "CrossAccountRoleArn": "",
-				"SlackWebhookParameter": "", "PipelineName": "", "NotificationTargetArn": "", "NotificationTargetType": "AWSChatbotSlack"}
+				"SlackWebhookParameter": "", "PipelineName": "", "NotificationTargetArn": "", "NotificationTargetType": "AWSChatbotSlack", "Releases": "false"}
 			for k, v := range tc.params {
 				all[k] = v
 			}

@@ -244,7 +244,9 @@ type Result struct {
 	Uploaded, Copied []string
 	Pruned           []string
 	SwitchedAt       time.Time
-	Writes           int
+	// Writes counts the S3 write requests (uploads, copies, manifest, index, deletes);
+	// the KeyValueStore switch is one more call.
+	Writes int
 }
 
 func newID(now time.Time) string {
@@ -359,7 +361,6 @@ func Deploy(ctx context.Context, c S3API, k KVSAPI, src fs.FS, o Options) (Resul
 		return res, err
 	}
 	res.SwitchedAt = at
-	res.Writes++
 	rel.Current = true
 	res.Release = rel
 	// 5. Retention.

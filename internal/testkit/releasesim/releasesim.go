@@ -68,7 +68,7 @@ type StepReport struct {
 	// (probe), -1 when not observed.
 	SwitchTime         time.Duration
 	Uploaded, Copied   int
-	Writes             int
+	Writes             int // S3 write requests; the KeyValueStore switch is one more call
 	During, After      visitor.Counts
 	WrongPagesAfter    int // page views after every location switched that got another version
 	Started, Succeeded time.Time
@@ -173,7 +173,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 			if err != nil {
 				return err
 			}
-			rep.ID, at, rep.Writes = r.ID, t, 2 // the index and the KeyValueStore
+			rep.ID, at, rep.Writes = r.ID, t, 1 // the index (and the KeyValueStore switch)
 		} else {
 			fsys := fstest.MapFS{}
 			for k, b := range files {

@@ -32,7 +32,9 @@ func main() {
 		log.Warn("ignoring a malformed setting", slog.String("error", err.Error()))
 	}
 
-	h.Deployer = artifactdeploy.New(cfg, log)
+	d := artifactdeploy.New(cfg, log)
+	h.Deployer = d
+	h.Verifier = d // "Verify": true checks the edge with the deployer's clients
 	h.Notifiers = notify.FromConfig(cfg)
 
 	lambda.Start(h.Handle)

@@ -20,6 +20,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/edgeflush/edgeflush/internal/invalidation"
 	"github.com/edgeflush/edgeflush/internal/testkit"
@@ -295,6 +297,12 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"invalidate", "--distribution", "E1", "--changed", "-", "--all", "-"}, "only one of --paths-from, --changed and --all can read stdin"},
 		{[]string{"invalidate", "--distribution", "E1", "--changed", "c", "--all", "a", "--max-paths", "0"}, "--max-paths must be at least 1"},
 		{[]string{"nosuchcommand"}, "unknown command"},
+		{[]string{"verify", "--bucket", "b", "--all"}, "give --distribution"},
+		{[]string{"verify", "--distribution", "E1", "--all"}, "give --bucket"},
+		{[]string{"verify", "--distribution", "E1", "--bucket", "b"}, "give --path P, --paths-from FILE or --all"},
+		{[]string{"verify", "--distribution", "E1", "--bucket", "b", "--all", "--path", "/a"}, "either --all or --path"},
+		{[]string{"verify", "--distribution", "E1", "--bucket", "b", "--all", "--concurrency", "0"}, "--concurrency 0"},
+		{[]string{"verify", "--distribution", "E1", "--bucket", "b", "--paths-from", "missing.txt"}, "missing.txt"},
 		{[]string{"invalidate", "--distribution", "E1", "--timeout", "soon"}, "invalid argument"},
 	}
 	for _, tt := range tests {
@@ -489,4 +497,45 @@ func TestGlobalFlagsFromEnvAndConfig(t *testing.T) {
 	if strings.Join(seen, " ") != strings.Join(want, " ") {
 		t.Errorf("region, role, external id = %q, want %q", seen, want)
 	}
+}
+
+// TestSharedFlagNamesAgree guards the one config file and the EDGEFLUSH_* variables that
+// every command reads: a flag name used by several commands must take the same kind of
+// value in each, or one command's setting breaks another command. A flag that differs
+// must be read from the command line alone.
+func TestSharedFlagNamesAgree(t *testing.T) {
+	root := newRootCmd(newApp(strings.NewReader(""), io.Discard, io.Discard))
+	type seen struct{ typ, cmd string }
+	first := map[string]seen{}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.Flags().VisitAll(func(f *pflag.Flag) {
+			if f.Annotations[annotationCommandLineOnly] != nil {
+				return
+			}
+			typ := f.Value.Type()
+			if s, ok := first[f.Name]; ok && s.typ != typ {
+				t.Errorf("--%s is a %s in %q but a %s in %q: one config key cannot serve both (mark one commandLineOnly or rename it)",
+					f.Name, s.typ, s.cmd, typ, c.CommandPath())
+				return
+			}
+			first[f.Name] = seen{typ, c.CommandPath()}
+		})
+		for _, s := range c.Commands() {
+			walk(s)
+		}
+	}
+	walk(root)
+}
+
+func TestCommandLineOnlyFlagIgnoresConfig(t *testing.T) {
+	useMoto(t, "")
+	// all: names invalidate's keys file; verify must not read it as its --all switch.
+	writeFile(t, ".edgeflush.yaml", "all: keys.txt\n")
+	t.Setenv("EDGEFLUSH_ALL", "keys.txt")
+	r := edgeflush(t, "", "verify", "--distribution", "E1", "--bucket", "b")
+	if strings.Contains(r.stderr, "all") && strings.Contains(r.stderr, "keys.txt") {
+		t.Fatalf("verify read invalidate's all setting: %+v", r)
+	}
+	wantFailure(t, r, 2, "--path")
 }

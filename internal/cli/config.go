@@ -38,6 +38,19 @@ const envPrefix = "EDGEFLUSH_"
 // annotationNoConfig on a command skips config resolution (version, help).
 const annotationNoConfig = "edgeflush/no-config"
 
+// annotationCommandLineOnly on a flag keeps it out of the environment and the config
+// file: the file and the EDGEFLUSH_* variables are shared by every command, so a flag
+// whose name another command uses with another meaning (verify's --all switch beside
+// invalidate's --all FILE) is read from the command line alone.
+const annotationCommandLineOnly = "edgeflush/command-line-only"
+
+// commandLineOnly marks flag name of fs as read from the command line alone.
+func commandLineOnly(fs *pflag.FlagSet, name string) {
+	if err := fs.SetAnnotation(name, annotationCommandLineOnly, []string{"true"}); err != nil {
+		panic(fmt.Sprintf("edgeflush: flag --%s: %v", name, err)) // a programming error, found by every test
+	}
+}
+
 // envName returns the environment variable for a flag: max-paths -> EDGEFLUSH_MAX_PATHS.
 func envName(flag string) string {
 	return envPrefix + strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(flag))
@@ -78,7 +91,7 @@ func (a *app) resolveConfig(cmd *cobra.Command) error {
 
 	var errs []error
 	flags.VisitAll(func(f *pflag.Flag) {
-		if f.Changed || f.Name == "config" || f.Name == "help" {
+		if f.Changed || f.Name == "config" || f.Name == "help" || f.Annotations[annotationCommandLineOnly] != nil {
 			return
 		}
 		env := envName(f.Name)

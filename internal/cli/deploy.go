@@ -25,6 +25,7 @@ import (
 	"github.com/edgeflush/edgeflush/internal/planner"
 	"github.com/edgeflush/edgeflush/internal/siteconfig"
 	"github.com/edgeflush/edgeflush/internal/sitesync"
+	"github.com/edgeflush/edgeflush/internal/verify"
 )
 
 func init() { register(newDeployCmd) }
@@ -59,6 +60,8 @@ type deployOptions struct {
 	dirWithoutSlash bool
 	debug           bool
 	memProfile      string
+	verify          bool   // --verify: check the changed URLs at the edge after --wait (verify.go)
+	baseURL         string // --base-url for --verify
 	// release: deploy as a release (release.go).
 	release bool
 	rel     releaseFlags
@@ -105,7 +108,7 @@ anything is written. Nothing is invalidated when nothing changed.`,
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the uploads, deletes, invalidation paths and cost; write nothing")
 	f.BoolVar(&o.wait, "wait", false, "wait until every invalidation is Completed")
 	f.DurationVar(&o.timeout, "timeout", 10*time.Minute, "with --wait: give up after this long (0: no limit)")
-	f.DurationVar(&o.pollInterval, "poll-interval", invalidation.DefaultPollInterval, "with --wait: time between status checks")
+	f.DurationVar(&o.pollInterval, "poll-interval", 0, "with --wait: fixed time between status checks (0: invalidation.PollDelay's schedule)")
 	_ = f.MarkHidden("poll-interval")
 	f.IntVar(&o.maxPaths, "max-paths", planner.DefaultMaxPaths, "at most this many invalidation paths per distribution")
 	f.StringVar(&o.indexDocument, "index-document", "index.html", `the directory index document ("-": none)`)
@@ -114,6 +117,7 @@ anything is written. Nothing is invalidated when nothing changed.`,
 	f.StringVar(&o.output, "output", "text", "output format: text or json")
 	f.Int64Var(&o.multipartAbove, "multipart-threshold", sitesync.DefaultMultipartThreshold, "upload files larger than this many bytes in parts")
 	f.Int64Var(&o.partSize, "part-size", sitesync.DefaultPartSize, "multipart part size in bytes (at least 5 MiB)")
+	addDeployVerifyFlags(f, o)
 	f.BoolVar(&o.debug, "debug", false, "log the timing of each phase on stderr")
 	_ = f.MarkHidden("debug")
 	f.StringVar(&o.memProfile, "memprofile", "", "write a heap profile, taken when the live heap peaked, to this file (for bench/deploy)")
@@ -153,6 +157,7 @@ type deployOutput struct {
 	Collateral    int                  `json:"collateral"`
 	EstimatedCost float64              `json:"estimatedCostUSD"`
 	Invalidations []deployInvalidation `json:"invalidations"`
+	Verify        []*verify.Report     `json:"verify,omitempty"`
 }
 
 func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error {
@@ -171,12 +176,18 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 	if o.maxPaths < 1 {
 		return usageErrorf("--max-paths %d: want at least 1", o.maxPaths)
 	}
+	if err := checkDeployVerify(o); err != nil {
+		return err
+	}
 	info, err := os.Stat(dir)
 	if err != nil || !info.IsDir() {
 		return usageErrorf("%s is not a directory", dir)
 	}
 	if o.release {
 		return a.runReleaseDeploy(ctx, dir, o)
+	}
+	if err := a.checkDeploySites(ctx, o); err != nil {
+		return err
 	}
 	// The deploy's heap is small (key names and digests) but allocates quickly; the
 	// default GOGC=100 lets the heap reach twice the live data between collections.
@@ -275,6 +286,9 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 				if err := sitesync.ClearJournal(ctx, client, o.bucket, o.prefix, deployJournalID); err != nil {
 					failures = append(failures, err)
 				}
+			}
+			if len(failures) == 0 && o.verify {
+				failures = a.deployVerify(ctx, o, dists, res.Changed, &out)
 			}
 		}
 	}
@@ -402,6 +416,9 @@ func (a *app) printDeploy(o *deployOptions, dists []string, out deployOutput) er
 		default:
 			fmt.Fprintf(w, "invalidation %s on %s: %s\n", r.ID, r.Distribution, r.Status)
 		}
+	}
+	for _, rep := range out.Verify {
+		printVerify(w, rep)
 	}
 	return nil
 }

@@ -76,7 +76,7 @@ literal percent sign and is sent as %25.`,
 	f.BoolVar(&o.dirWithoutSlash, "dir-without-slash", false, `with --changed: the site also serves "/dir" for "dir/index.html"`)
 	f.BoolVar(&o.wait, "wait", false, "wait until every invalidation is Completed")
 	f.DurationVar(&o.timeout, "timeout", 10*time.Minute, "with --wait: give up after this long (0: no limit)")
-	f.DurationVar(&o.pollInterval, "poll-interval", invalidation.DefaultPollInterval, "with --wait: time between status checks")
+	f.DurationVar(&o.pollInterval, "poll-interval", 0, "with --wait: fixed time between status checks (0: invalidation.PollDelay's schedule)")
 	_ = f.MarkHidden("poll-interval")
 	f.BoolVar(&o.dryRun, "dry-run", false, "validate and print the invalidations, create nothing")
 	f.StringVar(&o.output, "output", "text", "output format: text or json")

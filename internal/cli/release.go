@@ -84,6 +84,9 @@ func (a *app) runReleaseDeploy(ctx context.Context, dir string, o *deployOptions
 	if o.noDelete {
 		return usageErrorf("--no-delete has no meaning with --release: each release holds exactly DIR")
 	}
+	if o.verify {
+		return usageErrorf("--verify checks invalidated URLs; a release needs no invalidation (its id is in every cache key): drop --verify")
+	}
 	cfg, exclude, err := a.deployConfig(dir)
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"github.com/edgeflush/edgeflush/internal/awsconf"
 	"github.com/edgeflush/edgeflush/internal/invalidation"
 	"github.com/edgeflush/edgeflush/internal/testkit"
+	"github.com/edgeflush/edgeflush/internal/testkit/edge"
 )
 
 // One moto for the whole package (starting it takes over a second); stopped after the
@@ -62,6 +63,9 @@ func TestMain(m *testing.M) {
 //	cfcount DIST N          assert that DIST has exactly N invalidations
 //	cfinvalidate DIST VAR PATH...  create an invalidation of the raw PATHs, store its id in $VAR
 //	s3bucket NAME           create an S3 bucket
+//	cfsite VAR BUCKET ORIGINPATH  create a distribution reading BUCKET at ORIGINPATH ("-": none),
+//	                        default root object index.html; store its id in $VAR
+//	edge VAR DIST BUCKET ORIGINPATH  start the edge emulator for it; store its URL in $VAR
 //
 // EDGEFLUSH_POLL_INTERVAL is 20ms so that --wait is quick.
 func TestScripts(t *testing.T) {
@@ -109,6 +113,26 @@ func TestScripts(t *testing.T) {
 				inv, err := invalidation.Create(context.Background(), cloudfront.NewFromConfig(cfg), args[0], paths, invalidation.CallerReference(args...))
 				ts.Check(err)
 				ts.Setenv(args[1], inv.ID)
+			},
+			"cfsite": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 3 {
+					ts.Fatalf("usage: cfsite VAR BUCKET ORIGINPATH")
+				}
+				id, err := testkit.NewDistributionWith(context.Background(), m.URL, testkit.DistributionSpec{
+					Origins:           []testkit.DistributionOrigin{{ID: "site", DomainName: args[1] + ".s3.amazonaws.com", OriginPath: strings.TrimPrefix(args[2], "-")}},
+					DefaultRootObject: "index.html",
+				})
+				ts.Check(err)
+				ts.Setenv(args[0], id)
+			},
+			"edge": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 4 {
+					ts.Fatalf("usage: edge VAR DIST BUCKET ORIGINPATH")
+				}
+				e, err := edge.New(edge.Options{S3Endpoint: m.URL, DistributionID: args[1], Bucket: args[2], OriginPath: strings.TrimPrefix(args[3], "-")})
+				ts.Check(err)
+				ts.Defer(e.Close)
+				ts.Setenv(args[0], e.URL)
 			},
 			"s3bucket": func(ts *testscript.TestScript, neg bool, args []string) {
 				if neg || len(args) != 1 {

@@ -27,7 +27,7 @@ type setupFlags struct {
 	functionTimeout, memory              int
 	distributions                        []string
 	bucket, prefix, inputArtifact, slack string
-	dryRun                               bool
+	dryRun, verify                       bool
 	release                              releaseSetupFlags // release.go
 }
 
@@ -79,6 +79,7 @@ CloudFront and S3 calls; setup itself always works with your own credentials.`,
 	fl.StringVar(&f.prefix, "prefix", "", "deploy mode: key prefix in --bucket")
 	fl.StringVar(&f.inputArtifact, "input-artifact", "", "deploy mode: the artifact to sync (default: what the --after-stage stage reads)")
 	fl.StringVar(&f.slack, "slack-webhook-parameter", "", "SSM SecureString parameter holding a Slack webhook URL (e.g. /edgeflush/slack-webhook)")
+	fl.BoolVar(&f.verify, "verify", false, `deploy mode: the action checks the changed URLs at the edge before it succeeds ("Verify": true; grants cloudfront:GetDistribution)`)
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print the changes, make none")
 	addReleaseSetupFlags(fl, &f.release)
 	return cmd
@@ -121,7 +122,7 @@ func (a *app) runSetup(ctx context.Context, f *setupFlags) error {
 		Pipeline: f.pipeline, DistributionIDs: f.distributions, AfterStage: f.afterStage, StageName: f.stageName,
 		FunctionName: f.functionName, RoleName: f.roleName, Zip: zip, Architecture: f.arch,
 		Timeout: int32(f.functionTimeout), MemorySize: int32(f.memory),
-		Bucket: f.bucket, Prefix: f.prefix, InputArtifact: f.inputArtifact,
+		Bucket: f.bucket, Prefix: f.prefix, InputArtifact: f.inputArtifact, Verify: f.verify,
 		RoleARN: a.roleARN, ExternalID: a.externalID, SlackWebhookParameter: f.slack, KvsARN: f.release.kvsARN,
 		Region: region,
 	}

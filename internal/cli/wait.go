@@ -38,7 +38,7 @@ Exits 1 when --timeout passes first (the invalidation continues in CloudFront).`
 	f.StringSliceVar(&o.distributions, "distribution", nil, "CloudFront distribution ID")
 	f.StringVar(&o.id, "id", "", "invalidation ID (as printed by edgeflush invalidate)")
 	f.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long (0: no limit)")
-	f.DurationVar(&o.pollInterval, "poll-interval", invalidation.DefaultPollInterval, "time between status checks")
+	f.DurationVar(&o.pollInterval, "poll-interval", 0, "fixed time between status checks (0: invalidation.PollDelay's schedule)")
 	_ = f.MarkHidden("poll-interval")
 	f.StringVar(&o.output, "output", "text", "output format: text or json")
 	return cmd

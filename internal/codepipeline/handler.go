@@ -70,6 +70,36 @@ type Deployer interface {
 	Deploy(ctx context.Context, req DeployRequest) (DeployResult, error)
 }
 
+// VerifyRequest asks a Verifier to check one distribution (UserParameters "Verify").
+type VerifyRequest struct {
+	Params         Params
+	DistributionID string
+	// Paths are the job's prepared invalidation paths: exact paths are checked as they
+	// are, a wildcard stands for every object of the site under it.
+	Paths []string
+}
+
+// VerifyResult is what a Verifier found.
+type VerifyResult struct {
+	Checked, Fresh int
+	// Unchecked counts the URLs left out to bound the check.
+	Unchecked int
+	// Problems name each stale or failed URL with the ETags, Age and X-Cache seen.
+	Problems []string
+}
+
+// Verifier asks a distribution what it serves for the changed URLs and compares it with
+// the site bucket (deploy mode, "Verify": true), after every invalidation is Completed.
+// An error wrapping *ConfigError (the bucket is not the distribution's origin, or at
+// another origin path) fails the job with ConfigurationError.
+type Verifier interface {
+	// CheckSite runs on the first job, before the deploy writes anything: it fails
+	// (wrapping *ConfigError) when the distribution does not read Params.Bucket at
+	// Params.Prefix, so that nothing is deployed that visitors could never get.
+	CheckSite(ctx context.Context, p Params, distributionID string) error
+	Verify(ctx context.Context, req VerifyRequest) (VerifyResult, error)
+}
+
 // Message is what a notification says about a finished job.
 type Message struct {
 	Pipeline, JobID                       string
@@ -121,6 +151,9 @@ type Handler struct {
 	Deployer Deployer
 	// Notifiers enables SlackWebhookUrl/SlackWebhookParameter.
 	Notifiers NotifierFactory
+	// Verifier enables "Verify": true; without it such a job fails with a
+	// ConfigurationError.
+	Verifier Verifier
 	// Logger receives JSON lines; nil means NewLogger(os.Stdout).
 	Logger *slog.Logger
 
@@ -275,6 +308,9 @@ func (r *run) execute(ctx context.Context) result {
 		return r.fail(err, "")
 	}
 	r.params, r.paramsOK = p, true
+	if p.Verify && r.h.Verifier == nil {
+		return r.fail(&ConfigError{Key: "Verify", Message: "is not available in this build of the function; remove Verify"}, "")
+	}
 	if p.PipelineName != "" {
 		r.log = r.log.With(slog.String("pipeline", p.PipelineName))
 	}
@@ -308,6 +344,13 @@ func (r *run) execute(ctx context.Context) result {
 	var st State
 	if data.ContinuationToken == "" {
 		st = State{FirstJobID: r.jobID, Start: r.started, Distributions: p.DistributionIDs, Paths: p.Paths}
+		if p.Verify {
+			for _, dist := range p.DistributionIDs {
+				if err := r.h.Verifier.CheckSite(workCtx, p, dist); err != nil {
+					return r.fail(fmt.Errorf("Verify: %w", err), dist)
+				}
+			}
+		}
 		if p.DeployMode() {
 			res, done := r.deploy(workCtx, &st)
 			if done {
@@ -344,6 +387,13 @@ func (r *run) execute(ctx context.Context) result {
 				return res
 			}
 			if r.allCompleted(&st) {
+				if p.Verify {
+					res, again := r.verify(workCtx, &st, stopAt)
+					if !again {
+						return res
+					}
+					return r.continuation(&st)
+				}
 				return r.success(&st)
 			}
 		}
@@ -472,6 +522,49 @@ func (r *run) allCompleted(st *State) bool {
 	return true
 }
 
+// verify asks every distribution for the job's paths once all invalidations are
+// Completed. It returns the final result, or again=true when it ran out of this
+// invocation's time (the next job of the chain verifies again).
+func (r *run) verify(ctx context.Context, st *State, stopAt time.Time) (res result, again bool) {
+	paths := st.Paths
+	if len(paths) == 0 {
+		if st.PathCount == 0 {
+			return r.success(st), false
+		}
+		// The paths did not fit the continuation token: check the whole site instead.
+		paths = []string{"/*"}
+	}
+	vctx, cancel := context.WithDeadline(ctx, stopAt)
+	defer cancel()
+	var problems []string
+	checked, unchecked := 0, 0
+	for _, dist := range st.Distributions {
+		log := r.log.With(slog.String("distribution", dist))
+		vr, err := r.h.Verifier.Verify(vctx, VerifyRequest{Params: r.params, DistributionID: dist, Paths: paths})
+		if err != nil {
+			var ce *ConfigError
+			if !errors.As(err, &ce) && vctx.Err() != nil && ctx.Err() == nil {
+				log.Warn("verify ran out of time, continuing in a new job", slog.String("error", err.Error()))
+				return result{}, true
+			}
+			return r.fail(fmt.Errorf("verify %s: %w", dist, err), dist), false
+		}
+		log.Info("verified", slog.Int("checked", vr.Checked), slog.Int("fresh", vr.Fresh), slog.Int("problems", len(vr.Problems)))
+		checked += vr.Checked
+		unchecked += vr.Unchecked
+		for _, p := range vr.Problems {
+			problems = append(problems, dist+": "+p)
+		}
+	}
+	st.Verified, st.Unverified = checked, unchecked
+	if len(problems) > 0 {
+		return result{state: st, failure: &failure{typ: types.FailureTypeJobFailed,
+			msg: fmt.Sprintf("%sThe invalidations completed (%s), but %d of %d URLs are not fresh at the edge (asked from the function's nearest edge location): %s",
+				r.summaryPrefix(), createdList(st), len(problems), checked, strings.Join(problems, "; "))}}, false
+	}
+	return r.success(st), false
+}
+
 // pendingList names what is not finished, for messages.
 func (r *run) pendingList(st *State) string {
 	var parts []string
@@ -563,6 +656,13 @@ func (r *run) success(st *State) result {
 	default:
 		fmt.Fprintf(&b, "Invalidated %d path(s), completed after %d s: %s.", st.PathCount, int(waited.Seconds()), createdList(st))
 	}
+	if r.params.Verify && len(ids) > 0 {
+		fmt.Fprintf(&b, " Verified %d URL(s) fresh at the edge", st.Verified)
+		if st.Unverified > 0 {
+			fmt.Fprintf(&b, " (%d more not checked, over the limit per job)", st.Unverified)
+		}
+		b.WriteString(".")
+	}
 	if len(st.Paths) > 0 {
 		b.WriteString(" Paths: " + strings.Join(st.Paths, " "))
 	}
@@ -574,6 +674,9 @@ func (r *run) success(st *State) result {
 	if st.Deploy != nil {
 		outputs["Uploaded"] = strconv.Itoa(st.Deploy.Uploaded)
 		outputs["Deleted"] = strconv.Itoa(st.Deploy.Deleted)
+	}
+	if r.params.Verify && len(ids) > 0 {
+		outputs["Verified"] = strconv.Itoa(st.Verified)
 	}
 	r.log.Info("job succeeded", slog.String("status", "succeeded"), slog.Any("invalidation_ids", ids), slog.Float64("elapsed", waited.Seconds()))
 	return result{state: st, summary: truncate(b.String(), 2048), outputs: outputs, percent: 100}

@@ -51,6 +51,12 @@ type Params struct {
 	Release bool
 	KvsARN  string
 
+	// Verify (deploy mode, with Wait): once the invalidations are Completed, ask each
+	// distribution for the changed URLs and fail the job naming any stale one.
+	// VerifyBaseURL is where to ask instead of https:// + the distribution's domain.
+	Verify        bool
+	VerifyBaseURL string
+
 	// Notifications and cross-account (issue 5).
 	SlackWebhookURL, SlackWebhookParameter string
 	RoleARN, ExternalID                    string
@@ -73,6 +79,9 @@ func (p Params) LogValue() slog.Value {
 	}
 	if p.DeployMode() {
 		attrs = append(attrs, slog.String("bucket", p.Bucket), slog.String("prefix", p.Prefix))
+	}
+	if p.Verify {
+		attrs = append(attrs, slog.Bool("verify", true), slog.String("verify_base_url", p.VerifyBaseURL))
 	}
 	if p.RoleARN != "" {
 		attrs = append(attrs, slog.String("role_arn", p.RoleARN), slog.String("external_id", redactedIfSet(p.ExternalID)))
@@ -117,6 +126,8 @@ var keys = map[string]string{
 	"SlackWebhookParameter": `"SlackWebhookParameter": "/edgeflush/slack-webhook"`,
 	"RoleArn":               `"RoleArn": "arn:aws:iam::123456789012:role/edgeflush-invalidator"`,
 	"ExternalId":            `"ExternalId": "my-external-id"`,
+	"Verify":                `"Verify": true`,
+	"VerifyBaseUrl":         `"VerifyBaseUrl": "https://www.example.com"`,
 }
 
 const seedExample = `{"PipelineName": "site-pipeline", "DistributionId": "E2EXAMPLE12345"}`
@@ -191,6 +202,10 @@ func ParseParams(s string) (Params, error) {
 			err = decodeString(k, v, &p.RoleARN)
 		case "ExternalId":
 			err = decodeString(k, v, &p.ExternalID)
+		case "Verify":
+			err = decodeBool(k, v, &p.Verify)
+		case "VerifyBaseUrl":
+			err = decodeString(k, v, &p.VerifyBaseURL)
 		}
 		if err != nil {
 			return Params{}, err
@@ -504,6 +519,9 @@ func (p *Params) validateRest(raw map[string]json.RawMessage) error {
 			return &ConfigError{Key: "RoleArn", Message: fmt.Sprintf("%q is not an IAM role ARN; write %s", truncate(p.RoleARN, 120), keys["RoleArn"])}
 		}
 	}
+	if err := p.validateVerify(raw); err != nil {
+		return err
+	}
 	if _, set := raw["ExternalId"]; set {
 		if p.RoleARN == "" {
 			return &ConfigError{Key: "ExternalId", Message: "only applies with RoleArn; add " + keys["RoleArn"] + " or remove ExternalId"}
@@ -511,6 +529,31 @@ func (p *Params) validateRest(raw map[string]json.RawMessage) error {
 		if n := len(p.ExternalID); n < 2 || n > 1224 {
 			return &ConfigError{Key: "ExternalId", Message: "must be 2 to 1224 characters long (an STS rule)"}
 		}
+	}
+	return nil
+}
+
+func (p *Params) validateVerify(raw map[string]json.RawMessage) error {
+	if _, set := raw["VerifyBaseUrl"]; set {
+		if !p.Verify {
+			return &ConfigError{Key: "VerifyBaseUrl", Message: "only applies with " + keys["Verify"] + "; add it or remove VerifyBaseUrl"}
+		}
+		u, err := url.Parse(p.VerifyBaseURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			return &ConfigError{Key: "VerifyBaseUrl", Message: fmt.Sprintf("%q is not a base URL; write %s (scheme and host only)", truncate(p.VerifyBaseURL, 120), keys["VerifyBaseUrl"])}
+		}
+		if len(p.DistributionIDs) > 1 {
+			return &ConfigError{Key: "VerifyBaseUrl", Message: fmt.Sprintf("names one distribution's address, but %d distributions are given; remove VerifyBaseUrl to ask each at its own domain", len(p.DistributionIDs))}
+		}
+	}
+	if !p.Verify {
+		return nil
+	}
+	if !p.DeployMode() {
+		return &ConfigError{Key: "Verify", Message: "compares what the edge serves with the site bucket, so it needs deploy mode; add " + keys["Bucket"] + " or remove Verify"}
+	}
+	if !p.Wait {
+		return &ConfigError{Key: "Verify", Message: "checks the edge once the invalidations are Completed, so it cannot be combined with \"Wait\": false; remove one of them"}
 	}
 	return nil
 }

@@ -102,6 +102,13 @@ func TestParseParamsErrors(t *testing.T) {
 		{`{"DistributionId":"E1","ExternalId":"abc"}`, "ExternalId", []string{"only applies with RoleArn"}},
 		{`{"DistributionId":"E1","RoleArn":"arn:aws:iam::1:role/r","ExternalId":"a"}`, "ExternalId", []string{"2 to 1224"}},
 		{"{\"DistributionId\":\"E1\",\"PipelineName\":\"\xff\"}", "", []string{"UTF-8"}},
+		{`{"DistributionId":"E1","Verify":true}`, "Verify", []string{"needs deploy mode", `"Bucket": "my-site-bucket"`}},
+		{`{"DistributionId":"E1","Bucket":"site","Verify":true,"Wait":false}`, "Verify", []string{`"Wait": false`}},
+		{`{"DistributionId":"E1","Bucket":"site","Verify":"yes"}`, "Verify", []string{"true or false"}},
+		{`{"DistributionId":"E1","Bucket":"site","VerifyBaseUrl":"https://www.example.com"}`, "VerifyBaseUrl", []string{"only applies with", `"Verify": true`}},
+		{`{"DistributionId":"E1","Bucket":"site","Verify":true,"VerifyBaseUrl":"www.example.com"}`, "VerifyBaseUrl", []string{"not a base URL"}},
+		{`{"DistributionId":"E1","Bucket":"site","Verify":true,"VerifyBaseUrl":"https://www.example.com/docs/"}`, "VerifyBaseUrl", []string{"scheme and host only"}},
+		{`{"DistributionIds":["E1","E2"],"Bucket":"site","Verify":true,"VerifyBaseUrl":"https://www.example.com"}`, "VerifyBaseUrl", []string{"2 distributions"}},
 	}
 	for _, c := range cases {
 		t.Run(c.in, func(t *testing.T) {
@@ -125,6 +132,16 @@ func TestParseParamsErrors(t *testing.T) {
 				t.Errorf("message echoes the webhook URL: %q", err)
 			}
 		})
+	}
+}
+
+func TestParseParamsVerify(t *testing.T) {
+	p, err := ParseParams(`{"DistributionId":"E1","Bucket":"site","Verify":true,"VerifyBaseUrl":"http://127.0.0.1:8080"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Verify || p.VerifyBaseURL != "http://127.0.0.1:8080" || !p.Wait {
+		t.Fatalf("got %+v", p)
 	}
 }
 

@@ -46,6 +46,8 @@ type State struct {
 	PathCount int
 	// Deploy is set in deploy mode: the counts for the final summary and output variables.
 	Deploy *DeployCounts
+	// Verified counts the URLs "Verify" found fresh (the final job only; not in the token).
+	Verified, Unverified int
 }
 
 // DeployCounts is what the final report needs from a deploy.

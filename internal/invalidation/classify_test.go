@@ -166,3 +166,35 @@ func TestCreateRejectsBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestPollDelaySchedule: often at first (a wait returns within about 5 s of completion
+// for the first 10 minutes), backing off for long waits, and never faster than one call
+// every 2 s, far below CloudFront's Throttling (a burst of 6-7 quick calls).
+func TestPollDelaySchedule(t *testing.T) {
+	prev := time.Duration(0)
+	calls := 0
+	for waited := time.Duration(0); waited < time.Hour; {
+		d := PollDelay(waited)
+		switch {
+		case d < 2*time.Second:
+			t.Fatalf("PollDelay(%s) = %s: faster than one call every 2 s", waited, d)
+		case waited < 10*time.Minute && d > 5*time.Second:
+			t.Fatalf("PollDelay(%s) = %s: a wait of under 10 minutes must return within 5 s of completion", waited, d)
+		case d < prev:
+			t.Fatalf("PollDelay(%s) = %s shorter than before (%s)", waited, d, prev)
+		case d > DefaultPollInterval:
+			t.Fatalf("PollDelay(%s) = %s longer than the AWS CLI's 20 s", waited, d)
+		}
+		prev = d
+		waited += d
+		calls++
+	}
+	if PollDelay(2*time.Hour) != DefaultPollInterval {
+		t.Errorf("long waits back off to %s, not %s", PollDelay(2*time.Hour), DefaultPollInterval)
+	}
+	// An hour of waiting costs a few hundred calls, not thousands.
+	if calls > 400 {
+		t.Errorf("%d calls in an hour", calls)
+	}
+	t.Logf("%d GetInvalidation calls in an hour of waiting", calls)
+}

@@ -21,10 +21,27 @@ type API interface {
 	GetInvalidation(ctx context.Context, in *cloudfront.GetInvalidationInput, optFns ...func(*cloudfront.Options)) (*cloudfront.GetInvalidationOutput, error)
 }
 
-// DefaultPollInterval is how often Wait asks CloudFront by default: the interval of
-// `aws cloudfront wait invalidation-completed`. Invalidations take minutes, so asking
-// more often only spends request quota.
+// DefaultPollInterval is the interval of `aws cloudfront wait invalidation-completed`,
+// the longest pause PollDelay ever makes (after half an hour of waiting).
 const DefaultPollInterval = 20 * time.Second
+
+// PollDelay is the pause Wait makes before the next GetInvalidation when no fixed
+// interval is given, by how long it has waited so far. Invalidations usually complete
+// within 1-5 minutes and sometimes take more than 10: the wait returns within about
+// 2 s of completion in the first minute and 4 s up to 10 minutes, then backs off to 10 s
+// and, past 30 minutes, 20 s. That is at most one call every 2 s per invalidation, far
+// below the rate at which CloudFront answers Throttling (a burst of 6-7 quick calls).
+func PollDelay(waited time.Duration) time.Duration {
+	switch {
+	case waited < time.Minute:
+		return 2 * time.Second
+	case waited < 10*time.Minute:
+		return 4 * time.Second
+	case waited < 30*time.Minute:
+		return 10 * time.Second
+	}
+	return DefaultPollInterval
+}
 
 // Status values. CloudFront answers "InProgress" then "Completed"; compare with
 // strings.EqualFold, since emulators answer "COMPLETED".
@@ -103,14 +120,19 @@ func get(ctx context.Context, api getter, distributionID, id string) (Invalidati
 	return fromSDK(distributionID, out.Invalidation), nil
 }
 
-// Wait polls GetInvalidation every interval (DefaultPollInterval when <= 0) until the
-// invalidation is Completed or ctx is done. Transient errors (throttling, 5xx, network
+// Wait polls GetInvalidation until the invalidation is Completed or ctx is done: every
+// interval, or, when interval <= 0, after PollDelay of the time waited so far (often at
+// first, backing off for long waits). Transient errors (throttling, 5xx, network
 // timeouts that outlast the SDK's own retries) are retried at the next poll; other
 // errors end the wait. When ctx ends first, the error wraps ctx.Err() and the last
 // known state is returned with it.
 func Wait(ctx context.Context, api API, distributionID, id string, interval time.Duration) (Invalidation, error) {
-	if interval <= 0 {
-		interval = DefaultPollInterval
+	start := time.Now()
+	delay := func() time.Duration {
+		if interval > 0 {
+			return interval
+		}
+		return PollDelay(time.Since(start))
 	}
 	last := Invalidation{DistributionID: distributionID, ID: id, Status: StatusInProgress}
 	timer := time.NewTimer(0)
@@ -140,7 +162,7 @@ func Wait(ctx context.Context, api API, distributionID, id string, interval time
 		default:
 			return last, err
 		}
-		timer.Reset(interval)
+		timer.Reset(delay())
 	}
 }
 

@@ -82,10 +82,15 @@ func rolePolicy(acct account, o *Options) policyDocument {
 		for _, id := range o.DistributionIDs {
 			dists = append(dists, fmt.Sprintf("arn:%s:cloudfront::%s:distribution/%s", p, acct.ID, id))
 		}
+		actions := []string{"cloudfront:CreateInvalidation", "cloudfront:GetInvalidation", "cloudfront:ListInvalidations"}
+		if o.Verify {
+			// The check at the edge reads the distribution's domain and origins.
+			actions = append(actions, "cloudfront:GetDistribution")
+		}
 		st = append(st, statement{
 			Sid:      "Invalidate",
 			Effect:   "Allow",
-			Action:   []string{"cloudfront:CreateInvalidation", "cloudfront:GetInvalidation", "cloudfront:ListInvalidations"},
+			Action:   actions,
 			Resource: dists,
 		})
 		if o.Bucket != "" {

@@ -102,6 +102,9 @@ type Options struct {
 	// InputArtifact is the artifact the action reads in deploy mode; when "" it is the
 	// first input artifact of the AfterStage stage's actions.
 	InputArtifact string
+	// Verify (deploy mode) sets "Verify": true in UserParameters and grants
+	// cloudfront:GetDistribution on the distributions, which the check at the edge reads.
+	Verify bool
 
 	// Cross-account: the function assumes RoleARN (with ExternalID) for CloudFront and S3
 	// calls. The policy then grants sts:AssumeRole on it instead of CloudFront rights,
@@ -237,6 +240,9 @@ func (o *Options) normalize() error {
 	}
 	if o.RoleARN != "" && !roleARNRe.MatchString(o.RoleARN) {
 		return optionErrorf("role ARN %q: expected arn:aws:iam::ACCOUNT:role/NAME", o.RoleARN)
+	}
+	if o.Verify && o.Bucket == "" {
+		return optionErrorf("verify compares the edge with the site bucket: it needs deploy mode (--bucket)")
 	}
 	if o.ExternalID != "" && o.RoleARN == "" {
 		return optionErrorf("an external id needs a role ARN to assume (--role-arn)")

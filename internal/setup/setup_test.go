@@ -615,6 +615,20 @@ func TestUserParameters(t *testing.T) {
 	if _, err := userParameters(`{"Paths":["/index.html"]}`, o); err == nil || !strings.Contains(err.Error(), "cannot be combined with Bucket") {
 		t.Errorf("Paths kept with Bucket: err = %v", err)
 	}
+	// Verify follows the option (and keeps a hand-added VerifyBaseUrl while it is on).
+	o.Verify = true
+	got, err = userParameters(`{"VerifyBaseUrl":"https://www.example.com"}`, o)
+	if err != nil || got != `{"Bucket":"site","DistributionId":"E1","PipelineName":"p","Verify":true,"VerifyBaseUrl":"https://www.example.com"}` {
+		t.Errorf("verify = %s, %v", got, err)
+	}
+	o.Verify = false
+	if _, err := userParameters(`{"Verify":true,"VerifyBaseUrl":"https://www.example.com"}`, o); err == nil || !strings.Contains(err.Error(), "only applies with") {
+		t.Errorf("VerifyBaseUrl kept without Verify: err = %v", err)
+	}
+	vo := Options{Pipeline: "p", DistributionIDs: []string{"E1"}, Verify: true}
+	if err := vo.normalize(); err == nil || !strings.Contains(err.Error(), "--bucket") {
+		t.Errorf("verify without deploy mode: %v", err)
+	}
 	o.Bucket, o.SlackWebhookParameter = "", "/edgeflush/slack"
 	if _, err := userParameters(`{"SlackWebhookUrl":"https://hooks.slack.com/services/X"}`, o); err == nil || !strings.Contains(err.Error(), "not both") {
 		t.Errorf("SlackWebhookUrl kept with SlackWebhookParameter: err = %v", err)

@@ -210,6 +210,11 @@ func userParameters(existing string, o *Options) (string, error) {
 	if o.KvsARN != "" {
 		set("Release", true)
 	}
+	if o.Verify {
+		set("Verify", true)
+	} else {
+		delete(m, "Verify")
+	}
 	b, err := json.Marshal(m)
 	if err != nil {
 		return "", fmt.Errorf("encode UserParameters: %w", err)

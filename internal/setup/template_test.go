@@ -252,6 +252,8 @@ func TestTemplateGrantsWhatSetupGrants(t *testing.T) {
 			Options{DistributionIDs: []string{"E1AAA", "E2BBB", "E3CCC", "E4DDD", "E5EEE"}}},
 		{"deploy mode and Slack", map[string]string{"DistributionIds": "E1AAA,E2BBB", "SiteBucket": "www.example.com", "SlackWebhookParameter": "/edgeflush/slack-webhook", "FunctionName": "site-flush"},
 			Options{DistributionIDs: []string{"E1AAA", "E2BBB"}, Bucket: "www.example.com", SlackWebhookParameter: "/edgeflush/slack-webhook", FunctionName: "site-flush"}},
+		{"deploy mode with verify", map[string]string{"DistributionIds": "E1AAA,E2BBB", "SiteBucket": "www.example.com", "Verify": "true"},
+			Options{DistributionIDs: []string{"E1AAA", "E2BBB"}, Bucket: "www.example.com", Verify: true}},
 		{"releases", map[string]string{"DistributionIds": "E1AAA", "SiteBucket": "www.example.com", "Releases": "true"},
 			Options{DistributionIDs: []string{"E1AAA"}, Bucket: "www.example.com", KvsARN: "GetAtt:ReleaseStore.Arn"}},
 	}
@@ -266,7 +268,7 @@ func TestTemplateGrantsWhatSetupGrants(t *testing.T) {
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			tpl := tpls[i]
-			all := map[string]string{"FunctionName": "edgeflush", "SiteBucket": "", "ArtifactBucket": "", "CrossAccountRoleArn": "",
+			all := map[string]string{"FunctionName": "edgeflush", "SiteBucket": "", "ArtifactBucket": "", "Verify": "false", "CrossAccountRoleArn": "",
 				"SlackWebhookParameter": "", "PipelineName": "", "NotificationTargetArn": "", "NotificationTargetType": "AWSChatbotSlack", "Releases": "false"}
 			for k, v := range tc.params {
 				all[k] = v
@@ -283,6 +285,10 @@ func TestTemplateGrantsWhatSetupGrants(t *testing.T) {
 				if !strings.HasPrefix(g, "logs:CreateLogGroup ") && !strings.HasSuffix(g, ":log-group:/aws/lambda/"+o.FunctionName) {
 					want = append(want, g)
 				}
+			}
+			getDist := "cloudfront:GetDistribution on arn:aws:cloudfront::123456789012:distribution/E1AAA"
+			if slices.Contains(got, getDist) != o.Verify {
+				t.Errorf("verify %v, but the template grants %q: %v", o.Verify, getDist, slices.Contains(got, getDist))
 			}
 			if !slices.Equal(got, want) {
 				t.Errorf("template grants:\n  %s\nsetup grants:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))

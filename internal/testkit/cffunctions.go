@@ -10,7 +10,9 @@ package testkit
 // stage and PublishFunction copies the first to the second; a function associated with a
 // distribution cannot be deleted (FunctionInUse); a store associated with a function cannot
 // be deleted (CannotDeleteEntityWhileInUse); a function's code is at most 10 KB
-// (FunctionSizeLimitExceeded). The stores' data plane is the testkit/kvs server given in
+// (FunctionSizeLimitExceeded); an association needs the function published (one the proxy
+// does not know, such as an ARN a test distribution was created with, is taken as given).
+// The stores' data plane is the testkit/kvs server given in
 // CloudFrontOptions.KeyValueStores. Where it differs: no Status transitions
 // (functions are UNPUBLISHED then UNASSOCIATED/DEPLOYED at once, stores READY at once), no
 // TestFunction, no function list, and the distribution's other settings are moto's.
@@ -64,6 +66,7 @@ type functionsState struct {
 	// assoc holds the default cache behavior's function associations per distribution,
 	// and distETag the distribution config's ETag the proxy hands out.
 	assoc    map[string][]FunctionAssociation
+	set      map[string]bool // associations set through UpdateDistribution (else the created ones stand)
 	distVers map[string]int
 }
 
@@ -76,7 +79,7 @@ type FunctionAssociation struct {
 var (
 	functionPathRE = regexp.MustCompile(`^/2020-05-31/function(?:/([^/]+))?(/describe|/publish)?$`)
 	kvsPathRE      = regexp.MustCompile(`^/2020-05-31/key-value-store(?:/([^/]+))?$`)
-	distConfigRE   = regexp.MustCompile(`^/2020-05-31/distribution/([^/]+)(/config)?$`)
+	distCallRE     = regexp.MustCompile(`^/2020-05-31/distribution/([^/]+)(/config)?/?$`)
 )
 
 // FunctionAssociations returns the default cache behavior's function associations of a
@@ -112,7 +115,7 @@ func (c *CloudFront) serveFunctions(w http.ResponseWriter, r *http.Request) bool
 		c.storeOp(w, r, m[1])
 		return true
 	}
-	if m := distConfigRE.FindStringSubmatch(p); m != nil && (r.Method == http.MethodGet || (r.Method == http.MethodPut && m[2] != "")) {
+	if m := distCallRE.FindStringSubmatch(p); m != nil && (r.Method == http.MethodGet || (r.Method == http.MethodPut && m[2] != "")) {
 		c.distributionOp(w, r, m[1], m[2] != "")
 		return true
 	}
@@ -435,14 +438,15 @@ func (c *CloudFront) patchAssociations(body []byte, dist string) []byte {
 	})
 }
 
-// distributionOp serves GetDistribution, GetDistributionConfig and UpdateDistribution: moto
-// keeps the distribution, the proxy its function associations and its ETag.
+// distributionOp serves GetDistribution, GetDistributionConfig and UpdateDistribution on top
+// of distConfig (cloudfront.go: the configuration as created): the proxy adds its own ETag,
+// checked by UpdateDistribution, and the function associations the last update set.
 func (c *CloudFront) distributionOp(w http.ResponseWriter, r *http.Request, dist string, config bool) {
 	st := &c.fn
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.assoc == nil {
-		st.assoc, st.distVers = map[string][]FunctionAssociation{}, map[string]int{}
+		st.assoc, st.distVers, st.set = map[string][]FunctionAssociation{}, map[string]int{}, map[string]bool{}
 	}
 	var in []byte
 	if r.Method == http.MethodPut {
@@ -473,8 +477,10 @@ func (c *CloudFront) distributionOp(w http.ResponseWriter, r *http.Request, dist
 			}
 			seen[it.EventType] = true
 			name := strings.TrimPrefix(it.FunctionARN, "arn:aws:cloudfront::123456789012:function/")
-			if f := st.functions[name]; f == nil || f.liveCode == nil {
-				WriteCloudFrontError(w, http.StatusBadRequest, "Sender", "InvalidFunctionAssociation", "The function "+it.FunctionARN+" does not exist or is not published.")
+			// A function the proxy does not know (one a test distribution was created with,
+			// by ARN only) is taken as given; one it knows must be published.
+			if f := st.functions[name]; f != nil && f.liveCode == nil {
+				WriteCloudFrontError(w, http.StatusBadRequest, "Sender", "InvalidFunctionAssociation", "The function "+it.FunctionARN+" is not published.")
 				return
 			}
 			as = append(as, FunctionAssociation{EventType: it.EventType, FunctionARN: it.FunctionARN})
@@ -483,7 +489,7 @@ func (c *CloudFront) distributionOp(w http.ResponseWriter, r *http.Request, dist
 		r.Body = io.NopCloser(bytes.NewReader(in))
 		r.ContentLength = int64(len(in))
 		rec := httptest.NewRecorder()
-		c.proxy.ServeHTTP(rec, r)
+		c.distConfig(rec, r)
 		if rec.Code != http.StatusOK {
 			for k, vs := range rec.Header() {
 				w.Header()[k] = vs
@@ -493,12 +499,13 @@ func (c *CloudFront) distributionOp(w http.ResponseWriter, r *http.Request, dist
 			return
 		}
 		st.assoc[dist] = as
+		st.set[dist] = true
 		st.distVers[dist]++
 		writeXML(w, http.StatusOK, c.distETag(dist), string(c.patchAssociations(rec.Body.Bytes(), dist)))
 		return
 	}
 	rec := httptest.NewRecorder()
-	c.proxy.ServeHTTP(rec, r)
+	c.distConfig(rec, r)
 	if rec.Code != http.StatusOK {
 		for k, vs := range rec.Header() {
 			w.Header()[k] = vs
@@ -507,5 +514,9 @@ func (c *CloudFront) distributionOp(w http.ResponseWriter, r *http.Request, dist
 		_, _ = w.Write(rec.Body.Bytes())
 		return
 	}
-	writeXML(w, http.StatusOK, c.distETag(dist), string(c.patchAssociations(rec.Body.Bytes(), dist)))
+	body := rec.Body.Bytes()
+	if st.set[dist] {
+		body = c.patchAssociations(body, dist)
+	}
+	writeXML(w, http.StatusOK, c.distETag(dist), string(body))
 }

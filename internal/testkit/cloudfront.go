@@ -120,6 +120,9 @@ type ProxyInvalidation struct {
 	// Requests counts the CreateInvalidation calls answered with this invalidation
 	// (more than one when a caller reference was reused with the same batch).
 	Requests int
+	// Polls are the times GetInvalidation answered for it, in order (how promptly a
+	// waiter saw it Completed).
+	Polls []time.Time
 }
 
 // Completed reports whether the invalidation is Completed at time now.
@@ -143,6 +146,9 @@ type CloudFront struct {
 	served    map[Fault]int
 	requests  map[Op]int
 	creations map[string]int
+	// configs holds the DistributionConfig each distribution was created with, as
+	// sent: moto's answers drop function associations and S3OriginConfig (see distConfig).
+	configs map[string][]byte
 
 	fn functionsState // CloudFront Functions, KeyValueStores, associations (cffunctions.go)
 }
@@ -186,6 +192,7 @@ func NewCloudFront(motoURL string, o CloudFrontOptions) (*CloudFront, error) {
 		served:    map[Fault]int{},
 		requests:  map[Op]int{},
 		creations: map[string]int{},
+		configs:   map[string][]byte{},
 	}
 	c.srv = httptest.NewServer(http.HandlerFunc(c.serve))
 	c.URL = c.srv.URL
@@ -273,6 +280,7 @@ func (c *CloudFront) Invalidations(distributionID string) []ProxyInvalidation {
 		for _, p := range c.invs[id] {
 			cp := *p
 			cp.Paths = slices.Clone(p.Paths)
+			cp.Polls = slices.Clone(p.Polls)
 			out = append(out, cp)
 		}
 	}
@@ -357,8 +365,71 @@ func (c *CloudFront) dispatch(w http.ResponseWriter, r *http.Request, op Op, dis
 		c.list(w, r, dist)
 	default:
 		if !c.serveFunctions(w, r) {
-			c.proxy.ServeHTTP(w, r)
+			c.distConfig(w, r)
 		}
+	}
+}
+
+var (
+	distPathRE   = regexp.MustCompile(`^/2020-05-31/distribution/([^/]+)(/config)?/?$`)
+	distConfigRE = regexp.MustCompile(`(?s)(<DistributionConfig[^>]*>)(.*)(</DistributionConfig>)`)
+)
+
+// distConfig answers the distribution calls. moto's GetDistribution and
+// GetDistributionConfig lose parts of the configuration that CloudFront returns as
+// created (function and Lambda@Edge associations, an S3 origin's S3OriginConfig); the
+// proxy keeps the configuration each distribution was created with through it and puts
+// it back into those answers. UpdateDistribution forgets it (moto's answer is used).
+func (c *CloudFront) distConfig(w http.ResponseWriter, r *http.Request) {
+	switch m := distPathRE.FindStringSubmatch(r.URL.Path); {
+	case r.Method == http.MethodPost && strings.TrimSuffix(r.URL.Path, "/") == "/2020-05-31/distribution":
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			WriteCloudFrontError(w, http.StatusBadRequest, "Sender", "MalformedInput", "cannot read request body")
+			return
+		}
+		resp, respBody, err := c.forward(r, body)
+		if err != nil {
+			WriteCloudFrontError(w, http.StatusBadGateway, "Receiver", "InternalError", "testkit proxy: "+err.Error())
+			return
+		}
+		if resp.StatusCode == http.StatusCreated {
+			if id := invIDRE.FindSubmatch(respBody); id != nil {
+				if cm := distConfigRE.FindSubmatch(body); cm != nil {
+					c.mu.Lock()
+					c.configs[string(id[1])] = cm[2]
+					c.mu.Unlock()
+				}
+			}
+		}
+		copyResponse(w, resp, respBody)
+	case m != nil && r.Method == http.MethodGet:
+		c.mu.Lock()
+		stored, ok := c.configs[m[1]]
+		c.mu.Unlock()
+		if !ok {
+			c.proxy.ServeHTTP(w, r)
+			return
+		}
+		resp, body, err := c.forward(r, nil)
+		if err != nil {
+			WriteCloudFrontError(w, http.StatusBadGateway, "Receiver", "InternalError", "testkit proxy: "+err.Error())
+			return
+		}
+		if resp.StatusCode == http.StatusOK {
+			body = distConfigRE.ReplaceAllFunc(body, func(b []byte) []byte {
+				sm := distConfigRE.FindSubmatch(b)
+				return slices.Concat(sm[1], stored, sm[3])
+			})
+		}
+		copyResponse(w, resp, body)
+	default:
+		if m != nil && r.Method == http.MethodPut {
+			c.mu.Lock()
+			delete(c.configs, m[1])
+			c.mu.Unlock()
+		}
+		c.proxy.ServeHTTP(w, r)
 	}
 }
 
@@ -615,7 +686,9 @@ func (c *CloudFront) get(w http.ResponseWriter, r *http.Request, dist, id string
 		status := "Completed" // created behind the proxy's back: moto completes at once
 		c.mu.Lock()
 		if p, ok := c.lookup(dist, id); ok {
-			status = statusAt(p, time.Now())
+			now := time.Now()
+			status = statusAt(p, now)
+			p.Polls = append(p.Polls, now)
 		}
 		c.mu.Unlock()
 		body = statusRE.ReplaceAll(body, []byte("<Status>"+status+"</Status>"))

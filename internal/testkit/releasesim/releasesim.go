@@ -71,6 +71,11 @@ type StepReport struct {
 	Writes             int // S3 write requests; the KeyValueStore switch is one more call
 	During, After      visitor.Counts
 	WrongPagesAfter    int // page views after every location switched that got another version
+	// StaleAfter counts the judge's stale loads after success that a visitor should not
+	// get: pages, and assets of pages of the new version. OpenPageAssetsAfter counts the
+	// rest of the judge's stale loads: assets of a page opened before the switch, sent
+	// after it, served from the page's own release by design (consistent, not mixed).
+	StaleAfter, OpenPageAssetsAfter int
 	Started, Succeeded time.Time
 }
 
@@ -261,8 +266,18 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		reps[i].SwitchTime = switchTime(obs, tl, i, reps[i].Started.Add(reps[i].Duration), e.Locations())
 	}
 	for _, j := range judged {
-		if j.Kind == visitor.KindPage && j.Step >= 0 && !j.During && j.Status == 200 && j.Version != tl[j.Step].Version {
+		if j.Step < 0 || j.During {
+			continue
+		}
+		if j.Kind == visitor.KindPage && j.Status == 200 && j.Version != tl[j.Step].Version {
 			reps[j.Step].WrongPagesAfter++
+		}
+		if j.Stale {
+			if j.Kind == visitor.KindPage || j.PageVersion == tl[j.Step].Version {
+				reps[j.Step].StaleAfter++
+			} else {
+				reps[j.Step].OpenPageAssetsAfter++
+			}
 		}
 	}
 	rep := Report{Steps: reps, Loads: len(res.loads), Locations: map[string]int{}}

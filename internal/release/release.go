@@ -310,7 +310,11 @@ func Deploy(ctx context.Context, c S3API, k KVSAPI, src fs.FS, o Options) (Resul
 	}
 	// 2. Copy the unchanged objects server-side (pages never are: each carries its release id).
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(max(o.Concurrency, sitesync.DefaultConcurrency))
+	limit := o.Concurrency
+	if limit <= 0 {
+		limit = sitesync.DefaultConcurrency
+	}
+	g.SetLimit(limit)
 	copied := make([]string, len(copies))
 	for i, p := range copies {
 		g.Go(func() error {

@@ -66,17 +66,17 @@ type StepReport struct {
 	Duration time.Duration
 	// SwitchTime is from the write to the moment the last location served the version
 	// (probe), -1 when not observed.
-	SwitchTime         time.Duration
-	Uploaded, Copied   int
-	Writes             int // S3 write requests; the KeyValueStore switch is one more call
-	During, After      visitor.Counts
-	WrongPagesAfter    int // page views after every location switched that got another version
+	SwitchTime       time.Duration
+	Uploaded, Copied int
+	Writes           int // S3 write requests; the KeyValueStore switch is one more call
+	During, After    visitor.Counts
+	WrongPagesAfter  int // page views after every location switched that got another version
 	// StaleAfter counts the judge's stale loads after success that a visitor should not
 	// get: pages, and assets of pages of the new version. OpenPageAssetsAfter counts the
 	// rest of the judge's stale loads: assets of a page opened before the switch, sent
 	// after it, served from the page's own release by design (consistent, not mixed).
 	StaleAfter, OpenPageAssetsAfter int
-	Started, Succeeded time.Time
+	Started, Succeeded              time.Time
 }
 
 // Report is a whole run.

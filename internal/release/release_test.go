@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	kvsapi "github.com/aws/aws-sdk-go-v2/service/cloudfrontkeyvaluestore"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	edgefn "github.com/edgeflush/edgeflush/deploy/edge"
@@ -180,5 +181,46 @@ func TestReleases(t *testing.T) {
 	}
 	if len(r4.Uploaded) != 2 || len(r4.Copied) != 3 {
 		t.Errorf("an unchanged tree: uploaded %v (want the two pages), copied %d", r4.Uploaded, len(r4.Copied))
+	}
+}
+
+// racer is the real KeyValueStore client, but another writer switches the store between
+// edgeflush reading its ETag and writing.
+type racer struct {
+	*kvsapi.Client
+	arn string
+}
+
+func (r racer) DescribeKeyValueStore(ctx context.Context, in *kvsapi.DescribeKeyValueStoreInput, opts ...func(*kvsapi.Options)) (*kvsapi.DescribeKeyValueStoreOutput, error) {
+	out, err := r.Client.DescribeKeyValueStore(ctx, in, opts...)
+	if err == nil {
+		_, err = r.Client.PutKey(ctx, &kvsapi.PutKeyInput{KvsARN: aws.String(r.arn), Key: aws.String(edgefn.CurrentKey), Value: aws.String("someone-else"), IfMatch: out.ETag})
+	}
+	return out, err
+}
+
+// TestSwitchIsConditional: a switch that loses the race to another writer fails with a
+// ConflictError and leaves the other writer's release current.
+func TestSwitchIsConditional(t *testing.T) {
+	ctx := context.Background()
+	moto := testkit.StartMoto(t)
+	s3c := awsconf.NewS3(moto.Config(t))
+	store := kvs.Start(t, kvs.Options{})
+	arn, _ := store.CreateStore("race")
+	kcfg, err := testkit.SDKConfig(ctx, store.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("race")}); err != nil {
+		t.Fatal(err)
+	}
+	kc := awsconf.NewKeyValueStore(kcfg)
+	_, err = release.Deploy(ctx, s3c, racer{kc, arn}, site("red"), release.Options{Bucket: "race", KvsARN: arn, ID: "r1"})
+	var conflict *release.ConflictError
+	if !errors.As(err, &conflict) || conflict.ID != "r1" {
+		t.Fatalf("deploy racing another writer: %v, want a ConflictError", err)
+	}
+	if cur, _ := release.Current(ctx, kc, arn); cur != "someone-else" {
+		t.Fatalf("current %q, want the other writer's", cur)
 	}
 }

@@ -3,12 +3,15 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/edgeflush/edgeflush/internal/awsconf"
@@ -117,5 +120,41 @@ func TestSetupRelease(t *testing.T) {
 	r = edgeflush(t, "", "teardown", "--release", "--distribution", dist)
 	if r.code != 0 || !strings.Contains(r.stdout, "delete KeyValueStore") || len(cf.FunctionAssociations(dist)) != 0 {
 		t.Fatalf("teardown --release: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestSetupReleaseWithPipeline: setup --release --pipeline installs the release machinery on
+// the distribution and the action in release mode, in one command.
+func TestSetupReleaseWithPipeline(t *testing.T) {
+	cfg := setupEnv(t, "cli-release-site")
+	store := kvs.Start(t, kvs.Options{})
+	cf := testkit.StartCloudFront(t, moto(t).URL, testkit.CloudFrontOptions{KeyValueStores: store})
+	t.Setenv("AWS_ENDPOINT_URL_CLOUDFRONT", cf.URL)
+	dist := testkit.CreateDistribution(t, cf.URL)
+	ctx := context.Background()
+
+	code, out, errOut := runMain(t, "setup", "--release", "--pipeline", "cli-release-site", "--distribution", dist,
+		"--bucket", "www", "--function-name", "cli-rel", "--zip", writeZip(t))
+	if code != 0 {
+		t.Fatalf("setup --release --pipeline: exit %d\n%s%s", code, out, errOut)
+	}
+	arn, ok := store.StoreARN("edgeflush-releases-" + dist)
+	if !ok || !strings.Contains(out, "kvs-arn: "+arn) || !strings.Contains(out, "applied 4 changes") {
+		t.Fatalf("output:\n%s", out)
+	}
+	p, err := codepipeline.NewFromConfig(cfg).GetPipeline(ctx, &codepipeline.GetPipelineInput{Name: aws.String("cli-release-site")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := p.Pipeline.Stages[2].Actions[0].Configuration["UserParameters"]
+	if !strings.Contains(up, `"Release":true`) || !strings.Contains(up, `"KvsArn":"`+arn+`"`) {
+		t.Errorf("UserParameters %s lack release mode", up)
+	}
+	pol, err := iam.NewFromConfig(cfg).GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String("cli-rel-role"), PolicyName: aws.String("edgeflush")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc, _ := url.QueryUnescape(aws.ToString(pol.PolicyDocument)); !strings.Contains(doc, "cloudfront-keyvaluestore:PutKey") || !strings.Contains(doc, arn) {
+		t.Errorf("role policy lacks the switch on %s:\n%s", arn, doc)
 	}
 }

@@ -22,7 +22,8 @@ const Runtime = "cloudfront-js-2.0"
 // CurrentKey is the KeyValueStore key whose value is the current release id.
 const CurrentKey = "current"
 
-// ReleasesDir is the folder under the site's prefix that holds the releases.
+// ReleasesDir is the folder under the site's prefix that holds the releases (the
+// function's ROOT; sitesync.ReleasesDir is the same name, which plain deploys leave alone).
 const ReleasesDir = "_releases/"
 
 // MetaRelease is the user-metadata key (x-amz-meta-edgeflush-release) every HTML object

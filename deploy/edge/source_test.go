@@ -43,6 +43,9 @@ func TestTemplateShipsThisSource(t *testing.T) {
 }
 
 func TestGraceAndIDs(t *testing.T) {
+	if !strings.Contains(string(ReleasesJS), "const ROOT = '/"+ReleasesDir+"';") {
+		t.Errorf("releases.js's ROOT is not /%s", ReleasesDir)
+	}
 	if Grace().Hours() != 1 {
 		t.Errorf("grace %s", Grace())
 	}

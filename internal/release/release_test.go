@@ -224,3 +224,36 @@ func TestSwitchIsConditional(t *testing.T) {
 		t.Fatalf("current %q, want the other writer's", cur)
 	}
 }
+
+// TestPlainDeployLeavesReleasesAlone: a plain sync to the prefix that holds releases neither
+// counts them against the delete guard nor deletes them.
+func TestPlainDeployLeavesReleasesAlone(t *testing.T) {
+	if edgefn.ReleasesDir != sitesync.ReleasesDir {
+		t.Fatalf("the function's folder %q and the one sitesync leaves alone %q differ", edgefn.ReleasesDir, sitesync.ReleasesDir)
+	}
+	ctx := context.Background()
+	moto := testkit.StartMoto(t)
+	s3c := awsconf.NewS3(moto.Config(t))
+	store := kvs.Start(t, kvs.Options{})
+	arn, _ := store.CreateStore("mix")
+	kcfg, err := testkit.SDKConfig(ctx, store.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("mix")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := release.Deploy(ctx, s3c, awsconf.NewKeyValueStore(kcfg), site("red"), release.Options{Bucket: "mix", Prefix: "site", KvsARN: arn, ID: "r1"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := sitesync.Sync(ctx, s3c, site("blue"), sitesync.Options{Bucket: "mix", Prefix: "site", MaxDeletes: sitesync.DenyDeletes})
+	if err != nil {
+		t.Fatalf("plain deploy beside the releases: %v", err)
+	}
+	if len(res.Deleted) != 0 || len(res.All) != 5 {
+		t.Fatalf("plain deploy: deleted %v, site %v", res.Deleted, res.All)
+	}
+	if _, err := s3c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("mix"), Key: aws.String("site/_releases/r1/index.html")}); err != nil {
+		t.Fatalf("the release is gone: %v", err)
+	}
+}

@@ -77,6 +77,10 @@ const (
 // deleted by a sync, and never planned for invalidation.
 const ReservedDir = ".edgeflush/"
 
+// ReleasesDir is the folder (under the prefix) that holds the site's releases
+// (internal/release, deploy/edge): a plain sync leaves it alone.
+const ReleasesDir = "_releases/"
+
 // IsReserved reports whether a key (relative to a prefix) lies in a ReservedDir folder at
 // any depth: the state of this site, or of another site deployed under a deeper prefix
 // of the same bucket. Such keys are never uploaded, deleted or invalidated.

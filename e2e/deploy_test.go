@@ -57,7 +57,7 @@ func TestDeployModeThroughBootstrap(t *testing.T) {
 	}
 
 	s := newStack(t, testkit.CloudFrontOptions{CompleteAfter: 200 * time.Millisecond})
-	dist := s.dist()
+	dist := s.siteDist(site)
 	params := fmt.Sprintf(`{"DistributionId": %q, "Bucket": %q, "MaxDeletes": 5}`, dist, site)
 
 	// First execution, its first event delivered twice.

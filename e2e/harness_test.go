@@ -124,6 +124,12 @@ func (s *stack) logLines() []map[string]any {
 
 func (s *stack) dist() string { return testkit.CreateDistribution(s.t, s.cf.URL) }
 
+// siteDist creates a distribution whose origin reads bucket (deploy mode checks that
+// before writing).
+func (s *stack) siteDist(bucket string) string {
+	return testkit.CreateDistributionWith(s.t, s.cf.URL, testkit.DistributionSpec{Origins: []testkit.DistributionOrigin{{ID: "site", DomainName: bucket + ".s3.amazonaws.com"}}})
+}
+
 func (s *stack) driver(userParameters string) *testkit.Driver {
 	return &testkit.Driver{
 		Jobs:           s.jobs,

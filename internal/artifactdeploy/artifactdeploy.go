@@ -30,6 +30,7 @@ import (
 	edgefn "github.com/edgeflush/edgeflush/deploy/edge"
 	"github.com/edgeflush/edgeflush/internal/awsconf"
 	"github.com/edgeflush/edgeflush/internal/codepipeline"
+	"github.com/edgeflush/edgeflush/internal/invalidation"
 	"github.com/edgeflush/edgeflush/internal/invalidation/budget"
 	"github.com/edgeflush/edgeflush/internal/planner"
 	"github.com/edgeflush/edgeflush/internal/release"
@@ -89,6 +90,12 @@ func (d *Deployer) Deploy(ctx context.Context, req codepipeline.DeployRequest) (
 	if p.RoleARN != "" {
 		siteCfg = awsconf.AssumeRole(d.Config, p.RoleARN, p.ExternalID, codepipeline.SessionName(req.JobID))
 	}
+	cf := invalidation.NewClient(cloudfront.NewFromConfig(siteCfg))
+	// Before any write: every distribution must read the site (urlmap.go).
+	sites, mapOpts, err := checkSite(ctx, cloudfront.NewFromConfig(siteCfg), p)
+	if err != nil {
+		return codepipeline.DeployResult{}, err
+	}
 	client := awsconf.NewS3(siteCfg)
 	if p.Release {
 		return d.deployRelease(ctx, log, client, awsconf.NewKeyValueStore(siteCfg), zr, cfg, exclude, req)
@@ -117,7 +124,7 @@ func (d *Deployer) Deploy(ctx context.Context, req codepipeline.DeployRequest) (
 	if len(res.Changed) == 0 {
 		return out, nil
 	}
-	plan, rep, err := d.plan(ctx, log, cloudfront.NewFromConfig(siteCfg), p.DistributionIDs,
+	plan, rep, err := d.planSite(ctx, log, sites, mapOpts, cf, p.DistributionIDs,
 		planner.Input{All: res.All, Changed: res.Changed, MaxPaths: p.MaxPaths})
 	if err != nil {
 		var ie *planner.InputError

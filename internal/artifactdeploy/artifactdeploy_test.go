@@ -193,7 +193,7 @@ func setupWithProxy(t *testing.T) (env, *testkit.CloudFront, *cloudfront.Client,
 func TestDeployPlansWithinTheWildcardsFree(t *testing.T) {
 	ctx := context.Background()
 	e, cf, c, logs := setupWithProxy(t)
-	d1, d2 := testkit.CreateDistribution(t, cf.URL), testkit.CreateDistribution(t, cf.URL)
+	d1, d2 := siteDistribution(t, cf.URL), siteDistribution(t, cf.URL)
 	cf.Occupy(t, d1, 3, 0)
 	busy := cf.Occupy(t, d2, 15, 0) // no wildcard free on d2
 	p := codepipeline.Params{DistributionIDs: []string{d1, d2}}
@@ -242,7 +242,7 @@ func TestDeployPlansWithinTheWildcardsFree(t *testing.T) {
 func TestDeployFallsBackWhenNothingFits(t *testing.T) {
 	ctx := context.Background()
 	e, cf, _, logs := setupWithProxy(t)
-	d := testkit.CreateDistribution(t, cf.URL)
+	d := siteDistribution(t, cf.URL)
 	busy := cf.Occupy(t, d, 15, 0)
 	site := map[string]string{}
 	for i := range 12 {
@@ -283,4 +283,10 @@ func TestDeployFallsBackWhenNothingFits(t *testing.T) {
 func wildcardCount(paths []string) int {
 	_, w := invalidation.CountPaths(paths)
 	return w
+}
+
+// siteDistribution creates a distribution reading the test bucket "site" (deploy checks
+// that before writing).
+func siteDistribution(t *testing.T, endpoint string) string {
+	return testkit.CreateDistributionWith(t, endpoint, testkit.DistributionSpec{Origins: []testkit.DistributionOrigin{{ID: "site", DomainName: "site.s3.amazonaws.com"}}})
 }

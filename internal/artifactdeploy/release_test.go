@@ -25,8 +25,13 @@ func TestReleaseMode(t *testing.T) {
 	arn, _ := store.CreateStore("site")
 	e := setup(t)
 	// The function's configuration, as in Lambda: the SDK's default chain, every service at
-	// moto except the KeyValueStore (its own variable wins over AWS_ENDPOINT_URL).
-	for _, kv := range append(testkit.BaseEnv(aws.ToString(e.d.Config.BaseEndpoint)), store.Env()...) {
+	// moto except CloudFront (the realism proxy, which knows the distribution's origin) and
+	// the KeyValueStore (their own variables win over AWS_ENDPOINT_URL).
+	motoURL := aws.ToString(e.d.Config.BaseEndpoint)
+	cf := testkit.StartCloudFront(t, motoURL, testkit.CloudFrontOptions{})
+	// Deploy checks, before writing, that the distribution reads the site (bucket and prefix).
+	dist := testkit.CreateDistributionWith(t, cf.URL, testkit.DistributionSpec{Origins: []testkit.DistributionOrigin{{ID: "site", DomainName: "site.s3.amazonaws.com", OriginPath: "/www"}}})
+	for _, kv := range append(append(testkit.BaseEnv(motoURL), store.Env()...), cf.Env()...) {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
 	}
@@ -42,7 +47,7 @@ func TestReleaseMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	kc := awsconf.NewKeyValueStore(kcfg)
-	p, err := codepipeline.ParseParams(`{"DistributionId": "E2EXAMPLE12345", "Bucket": "site", "Prefix": "www", "Release": true, "KvsArn": "` + arn + `"}`)
+	p, err := codepipeline.ParseParams(`{"DistributionId": "` + dist + `", "Bucket": "site", "Prefix": "www", "Release": true, "KvsArn": "` + arn + `"}`)
 	if err != nil {
 		t.Fatal(err)
 	}

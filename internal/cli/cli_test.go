@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -316,11 +317,16 @@ func TestVersion(t *testing.T) {
 	if r.code != 0 || !strings.HasPrefix(r.stdout, "edgeflush ") {
 		t.Fatalf("version: %+v", r)
 	}
-	old := version
+	oldVersion, oldCommit := version, commit
 	version = "v9.8.7"
-	t.Cleanup(func() { version = old })
-	if r := edgeflush(t, "", "version"); r.stdout != "edgeflush v9.8.7\n" {
+	t.Cleanup(func() { version, commit = oldVersion, oldCommit })
+	platform := " " + runtime.GOOS + "/" + runtime.GOARCH + " " + runtime.Version() + "\n"
+	if r := edgeflush(t, "", "version"); r.stdout != "edgeflush v9.8.7"+platform {
 		t.Errorf("with -X version: %q", r.stdout)
+	}
+	commit = "0123456789abcdef"
+	if r := edgeflush(t, "", "version"); r.stdout != "edgeflush v9.8.7 (commit 0123456789abcdef)"+platform {
+		t.Errorf("with -X version and -X commit: %q", r.stdout)
 	}
 }
 

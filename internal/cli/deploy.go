@@ -22,6 +22,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/edgeflush/edgeflush/internal/invalidation"
+	"github.com/edgeflush/edgeflush/internal/origin"
 	"github.com/edgeflush/edgeflush/internal/planner"
 	"github.com/edgeflush/edgeflush/internal/siteconfig"
 	"github.com/edgeflush/edgeflush/internal/sitesync"
@@ -43,25 +44,26 @@ const deployPricePerPath = 0.005
 const deployGCPercent = 25
 
 type deployOptions struct {
-	bucket, prefix  string
-	distributions   []string
-	maxDeletes      int
-	noDelete        bool
-	dryRun          bool
-	wait            bool
-	timeout         time.Duration
-	pollInterval    time.Duration
-	maxPaths        int
-	indexDocument   string
-	concurrency     int
-	output          string
-	partSize        int64
-	multipartAbove  int64
-	dirWithoutSlash bool
-	debug           bool
-	memProfile      string
-	verify          bool   // --verify: check the changed URLs at the edge after --wait (verify.go)
-	baseURL         string // --base-url for --verify
+	bucket, prefix string
+	distributions  []string
+	tenants        []string
+	maxDeletes     int
+	noDelete       bool
+	dryRun         bool
+	wait           bool
+	timeout        time.Duration
+	pollInterval   time.Duration
+	concurrency    int
+	output         string
+	planFlags
+	partSize       int64
+	multipartAbove int64
+	debug          bool
+	verbose        bool
+	memProfile     string
+	urlPrefix      string // --url-prefix (urlmap.go)
+	verify         bool   // --verify: check the changed URLs at the edge after --wait (verify.go)
+	baseURL        string // --base-url for --verify
 	// release: deploy as a release (release.go).
 	release bool
 	rel     releaseFlags
@@ -103,6 +105,8 @@ anything is written. Nothing is invalidated when nothing changed.`,
 	f.StringVar(&o.bucket, "bucket", "", "S3 bucket of the site (required)")
 	f.StringVar(&o.prefix, "prefix", "", "key prefix of the site in the bucket")
 	f.StringSliceVar(&o.distributions, "distribution", nil, "CloudFront distribution ID to invalidate (repeatable, or comma-separated)")
+	addTenantFlag(f, &o.tenants, "distribution tenant ID to invalidate (repeatable)")
+	addURLPrefixFlag(f, &o.urlPrefix)
 	f.IntVar(&o.maxDeletes, "max-deletes", sitesync.DefaultMaxDeletes, "fail, deleting nothing, when more objects would be deleted (-1: no limit)")
 	f.BoolVar(&o.noDelete, "no-delete", false, "keep remote objects that no longer exist locally")
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the uploads, deletes, invalidation paths and cost; write nothing")
@@ -110,13 +114,12 @@ anything is written. Nothing is invalidated when nothing changed.`,
 	f.DurationVar(&o.timeout, "timeout", 10*time.Minute, "with --wait: give up after this long (0: no limit)")
 	f.DurationVar(&o.pollInterval, "poll-interval", 0, "with --wait: fixed time between status checks (0: invalidation.PollDelay's schedule)")
 	_ = f.MarkHidden("poll-interval")
-	f.IntVar(&o.maxPaths, "max-paths", planner.DefaultMaxPaths, "at most this many invalidation paths per distribution")
-	f.StringVar(&o.indexDocument, "index-document", "index.html", `the directory index document ("-": none)`)
-	f.BoolVar(&o.dirWithoutSlash, "dir-without-slash", false, `the site also serves "/dir" for "dir/index.html"`)
+	o.planFlags.register(f, "")
 	f.IntVar(&o.concurrency, "concurrency", sitesync.DefaultConcurrency, "parallel uploads (and hashes)")
 	f.StringVar(&o.output, "output", "text", "output format: text or json")
 	f.Int64Var(&o.multipartAbove, "multipart-threshold", sitesync.DefaultMultipartThreshold, "upload files larger than this many bytes in parts")
 	f.Int64Var(&o.partSize, "part-size", sitesync.DefaultPartSize, "multipart part size in bytes (at least 5 MiB)")
+	f.BoolVar(&o.verbose, "verbose", false, "print every upload and delete on stderr as it happens (default: a progress bar on a terminal, else a line every few seconds or 10 %)")
 	addDeployVerifyFlags(f, o)
 	f.BoolVar(&o.debug, "debug", false, "log the timing of each phase on stderr")
 	_ = f.MarkHidden("debug")
@@ -157,7 +160,11 @@ type deployOutput struct {
 	Collateral    int                  `json:"collateral"`
 	EstimatedCost float64              `json:"estimatedCostUSD"`
 	Invalidations []deployInvalidation `json:"invalidations"`
-	Verify        []*verify.Report     `json:"verify,omitempty"`
+	// PathsByDistribution is set when the targets serve the site at different URLs
+	// (urlmap.go); NotServed lists changed keys a target does not serve from the bucket.
+	PathsByDistribution map[string][]string `json:"pathsByDistribution,omitempty"`
+	NotServed           []string            `json:"notServed,omitempty"`
+	Verify              []*verify.Report    `json:"verify,omitempty"`
 }
 
 func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error {
@@ -173,8 +180,8 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 	if o.concurrency < 1 {
 		return usageErrorf("--concurrency %d: want at least 1", o.concurrency)
 	}
-	if o.maxPaths < 1 {
-		return usageErrorf("--max-paths %d: want at least 1", o.maxPaths)
+	if err := o.planFlags.check(true); err != nil {
+		return err
 	}
 	if err := checkDeployVerify(o); err != nil {
 		return err
@@ -205,7 +212,13 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 	if err != nil {
 		return err
 	}
-	dists := uniqueStrings(o.distributions)
+	dists, err := targets(o.distributions, o.tenants)
+	if err != nil {
+		return err
+	}
+	if o.verify && len(o.tenants) > 0 {
+		return usageErrorf("--verify asks each distribution at its own domain and cannot check a --tenant's domain yet; run edgeflush verify --distribution MULTI-TENANT-DISTRIBUTION --base-url https://TENANT-DOMAIN after the deploy instead")
+	}
 	maxDeletes := o.maxDeletes
 	if maxDeletes == 0 {
 		maxDeletes = sitesync.DenyDeletes // on the command line 0 means none allowed
@@ -218,7 +231,7 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 		Bucket: o.bucket, Prefix: o.prefix, Config: cfg,
 		MaxDeletes: maxDeletes, MaxDeletesName: "--max-deletes",
 		NoDelete: o.noDelete, DryRun: o.dryRun, Concurrency: o.concurrency,
-		Exclude: exclude, Progress: a.stderr,
+		Exclude: exclude, Progress: a.stderr, VerboseProgress: o.verbose,
 		Logger:             slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level})),
 		MultipartThreshold: o.multipartAbove, PartSize: o.partSize,
 	}
@@ -227,6 +240,17 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 	}
 	if o.dryRun || o.output == "json" {
 		opts.Progress = nil
+	}
+	mapOpts, err := mapOptions(o.bucket, sitesync.NormalizePrefix(o.prefix), o.urlPrefix, o.indexDocument)
+	if err != nil {
+		return err
+	}
+	var sites *origin.Reader
+	if len(dists) > 0 {
+		// Before any write: a bucket the distributions do not read fails here.
+		if sites, err = a.checkSite(ctx, dists, mapOpts); err != nil {
+			return err
+		}
 	}
 	client, err := a.s3Client(ctx)
 	if err != nil {
@@ -265,13 +289,22 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 	}
 
 	if len(res.Changed) > 0 {
-		pr, err := a.planWithinInProgress(ctx, dists, planner.Input{All: res.All, Changed: res.Changed, MaxPaths: o.maxPaths,
-			IndexDocument: o.indexDocument, DirWithoutSlash: o.dirWithoutSlash})
+		in := o.planFlags.input(res.All, res.Changed)
+		var err error
+		if sites != nil {
+			err = a.deployPlanSite(ctx, sites, dists, mapOpts, in, &out)
+		} else {
+			var pr planner.Result
+			pr, err = a.planWithinInProgress(ctx, dists, in)
+			out.Paths, out.Collateral = pr.Paths, pr.Collateral
+			out.EstimatedCost = float64(len(pr.Paths)*max(len(dists), 1)) * deployPricePerPath
+		}
+		if errors.Is(err, planner.ErrInfeasible) {
+			return fmt.Errorf("plan the invalidation of %d changed keys: %w; raise --max-paths or --max-wildcards", len(res.Changed), err)
+		}
 		if err != nil {
 			return fmt.Errorf("plan the invalidation of %d changed keys: %w", len(res.Changed), err)
 		}
-		out.Paths, out.Collateral = pr.Paths, pr.Collateral
-		out.EstimatedCost = float64(len(pr.Paths)*max(len(dists), 1)) * deployPricePerPath
 	}
 
 	var failures []error
@@ -334,8 +367,12 @@ func (a *app) deployInvalidate(ctx context.Context, o *deployOptions, dists []st
 	run := fmt.Sprintf("%d-%d", time.Now().UnixNano(), os.Getpid())
 	var failures []error
 	for _, d := range dists {
-		ref := invalidation.CallerReference(append([]string{"edgeflush-deploy", run, d}, out.Paths...)...)
-		inv, err := invalidation.Create(ctx, cf, d, out.Paths, ref)
+		paths := out.pathsFor(d)
+		if len(paths) == 0 {
+			continue // nothing this target serves changed
+		}
+		ref := invalidation.CallerReference(append([]string{"edgeflush-deploy", run, d}, paths...)...)
+		inv, err := invalidation.Create(ctx, cf, d, paths, ref)
 		if err != nil {
 			out.Invalidations = append(out.Invalidations, deployInvalidation{Distribution: d, Status: "Failed", Error: err.Error()})
 			failures = append(failures, fmt.Errorf("invalidate %s: %w", d, err))
@@ -373,7 +410,6 @@ func (a *app) printDeploy(o *deployOptions, dists []string, out deployOutput) er
 	w := a.stdout
 	target := fmt.Sprintf("s3://%s/%s", out.Bucket, out.Prefix)
 	if out.DryRun {
-		fmt.Fprintf(w, "dry run: nothing written to %s\n", target)
 		for _, u := range out.Uploads {
 			fmt.Fprintf(w, "upload %s (%s, %d bytes)\n", u.Key, u.Reason, u.Size)
 		}
@@ -384,11 +420,12 @@ func (a *app) printDeploy(o *deployOptions, dists []string, out deployOutput) er
 	for _, k := range out.Kept {
 		fmt.Fprintf(w, "kept %s (--no-delete)\n", k)
 	}
-	verb := "uploaded"
 	if out.DryRun {
-		verb = "would upload"
+		fmt.Fprintf(w, "dry run: would upload %d, delete %d, leave %d unchanged (%s); nothing written\n",
+			len(out.Uploads), len(out.Deletes), out.Unchanged, target)
+	} else {
+		fmt.Fprintf(w, "uploaded %d, deleted %d, unchanged %d (%s)\n", len(out.Uploads), len(out.Deletes), out.Unchanged, target)
 	}
-	fmt.Fprintf(w, "%s %d, deleted %d, unchanged %d (%s)\n", verb, len(out.Uploads), len(out.Deletes), out.Unchanged, target)
 	if len(out.Pending) > 0 {
 		fmt.Fprintf(w, "%d keys changed by an earlier interrupted deploy are invalidated too\n", len(out.Pending))
 	}
@@ -399,6 +436,14 @@ func (a *app) printDeploy(o *deployOptions, dists []string, out deployOutput) er
 	fmt.Fprintf(w, "invalidation paths (%d, %d unchanged objects invalidated too):\n", len(out.Paths), out.Collateral)
 	for _, p := range out.Paths {
 		fmt.Fprintf(w, "  %s\n", p)
+	}
+	for _, d := range dists {
+		if p, ok := out.PathsByDistribution[d]; ok {
+			fmt.Fprintf(w, "  on %s: %s\n", d, strings.Join(p, " "))
+		}
+	}
+	for _, n := range out.NotServed {
+		fmt.Fprintf(w, "not invalidated: %s\n", n)
 	}
 	if len(dists) == 0 {
 		fmt.Fprintln(w, "no --distribution: nothing invalidated")

@@ -175,7 +175,8 @@ func TestDeployCrashSafe(t *testing.T) {
 	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		t.Fatal(err)
 	}
-	dist := testkit.CreateDistribution(t, m.URL)
+	// The distribution reads the bucket: deploy checks that before writing.
+	dist := testkit.CreateDistributionWith(t, m.URL, testkit.DistributionSpec{Origins: []testkit.DistributionOrigin{{ID: "site", DomainName: bucket + ".s3.amazonaws.com"}}})
 	work := t.TempDir() // no .edgeflush.yaml here: defaults apply
 	site := filepath.Join(work, "public")
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + work}

@@ -25,21 +25,22 @@ func init() { register(newInvalidateCmd) }
 
 // invalidateOptions are the flags of `edgeflush invalidate`.
 type invalidateOptions struct {
-	distributions   []string
-	paths           []string
-	pathsFrom       string
-	changedFile     string
-	allFile         string
-	maxPaths        int
-	maxWildcards    int
-	indexDocument   string
-	dirWithoutSlash bool
+	distributions []string
+	tenants       []string
+	paths         []string
+	pathsFrom     string
+	changedFile   string
+	allFile       string
+	planFlags
 	wait            bool
 	timeout         time.Duration
 	pollInterval    time.Duration
 	dryRun          bool
 	output          string
 	callerReference string
+	// With --changed: the keys are bucket keys mapped through each distribution's
+	// configuration (urlmap.go).
+	bucket, prefix, urlPrefix string
 }
 
 func newInvalidateCmd(a *app) *cobra.Command {
@@ -66,20 +67,21 @@ literal percent sign and is sent as %25.`,
 	}
 	f := cmd.Flags()
 	f.StringSliceVar(&o.distributions, "distribution", nil, "CloudFront distribution ID (repeatable, or comma-separated)")
+	addTenantFlag(f, &o.tenants, "distribution tenant ID of a multi-tenant distribution (repeatable): invalidate that tenant's cache")
 	f.StringArrayVar(&o.paths, "path", nil, "path to invalidate, raw (repeatable)")
 	f.StringVar(&o.pathsFrom, "paths-from", "", `file with one path per line ("-" for stdin)`)
 	f.StringVar(&o.changedFile, "changed", "", `file with the changed (and deleted) S3 keys, one per line ("-": stdin): invalidate the planned paths (needs --all)`)
 	f.StringVar(&o.allFile, "all", "", `file with every S3 key of the site, one per line ("-": stdin; with --changed)`)
-	f.IntVar(&o.maxPaths, "max-paths", planner.DefaultMaxPaths, "with --changed: at most this many paths in all")
-	f.IntVar(&o.maxWildcards, "max-wildcards", planner.DefaultMaxWildcards, "with --changed: at most this many wildcard paths (0: none); lowered to those free on every distribution")
-	f.StringVar(&o.indexDocument, "index-document", "index.html", `with --changed: the directory index document ("-": none)`)
-	f.BoolVar(&o.dirWithoutSlash, "dir-without-slash", false, `with --changed: the site also serves "/dir" for "dir/index.html"`)
+	o.planFlags.register(f, "with --changed: ")
 	f.BoolVar(&o.wait, "wait", false, "wait until every invalidation is Completed")
 	f.DurationVar(&o.timeout, "timeout", 10*time.Minute, "with --wait: give up after this long (0: no limit)")
 	f.DurationVar(&o.pollInterval, "poll-interval", 0, "with --wait: fixed time between status checks (0: invalidation.PollDelay's schedule)")
 	_ = f.MarkHidden("poll-interval")
 	f.BoolVar(&o.dryRun, "dry-run", false, "validate and print the invalidations, create nothing")
 	f.StringVar(&o.output, "output", "text", "output format: text or json")
+	f.StringVar(&o.bucket, "bucket", "", "with --changed: the keys are keys of this bucket, mapped to the URLs each distribution serves them at (origin path, behaviors)")
+	f.StringVar(&o.prefix, "prefix", "", "with --bucket: the site's key prefix in the bucket")
+	addURLPrefixFlag(f, &o.urlPrefix)
 	f.StringVar(&o.callerReference, "caller-reference", "", "idempotency key: the same key, distribution and paths never create a second invalidation (default: random, so every run creates one)")
 	return cmd
 }
@@ -165,17 +167,20 @@ func (a *app) runInvalidate(ctx context.Context, cmd *cobra.Command, o *invalida
 	if err := checkOutput(o.output); err != nil {
 		return err
 	}
-	dists := dedupe(o.distributions)
+	dists, err := targets(o.distributions, o.tenants)
+	if err != nil {
+		return err
+	}
 	if len(dists) == 0 {
-		return usageErrorf("no distribution: give --distribution ID (or set %s, or distribution: in %s)", envName("distribution"), defaultConfigFile)
+		return usageErrorf("no distribution: give --distribution ID or --tenant ID (or set %s, or distribution: in %s)", envName("distribution"), defaultConfigFile)
 	}
 	if o.timeout < 0 {
 		return usageErrorf("--timeout must be 0 (no limit) or more, not %s", o.timeout)
 	}
-	if o.changedFile != "" && o.maxWildcards > invalidation.MaxInProgressWildcards {
-		// A plan with more wildcards could never be accepted in one invalidation
-		// (CheckBatch below would refuse it), although one within the limit may exist.
-		return usageErrorf("--max-wildcards %d: CloudFront allows at most %d wildcard paths in progress per distribution", o.maxWildcards, invalidation.MaxInProgressWildcards)
+	if o.changedFile != "" {
+		if err := o.planFlags.check(true); err != nil {
+			return err
+		}
 	}
 	if (o.changedFile == "") != (o.allFile == "") {
 		return usageErrorf("--changed and --all go together: the planner needs the changed keys and every key of the site")
@@ -278,12 +283,6 @@ func (a *app) invalidationPaths(ctx context.Context, cmd *cobra.Command, o *inva
 	if o.changedFile == "" {
 		return prepared, nil, nil
 	}
-	switch {
-	case o.maxPaths < 1:
-		return nil, nil, usageErrorf("--max-paths must be at least 1, not %d", o.maxPaths)
-	case o.maxWildcards < planner.NoWildcards:
-		return nil, nil, usageErrorf("--max-wildcards must be at least 0, not %d", o.maxWildcards)
-	}
 	// Keys are read as `edgeflush plan` reads them (verbatim but for blank lines), so
 	// both commands plan the same paths.
 	changed, err := a.readKeyFile(o.changedFile)
@@ -294,16 +293,10 @@ func (a *app) invalidationPaths(ctx context.Context, cmd *cobra.Command, o *inva
 	if err != nil {
 		return nil, nil, err
 	}
-	wild := o.maxWildcards
-	if wild <= 0 {
-		// As in `edgeflush plan`: 0 (or -1) means none. Both commands read the same
-		// max-wildcards key of the config file, so they accept the same values.
-		wild = planner.NoWildcards
-	}
-	in := planner.Input{
-		All: all, Changed: changed,
-		MaxPaths: o.maxPaths, MaxWildcards: wild,
-		IndexDocument: o.indexDocument, DirWithoutSlash: o.dirWithoutSlash,
+	in := o.planFlags.input(all, changed)
+	if o.bucket != "" || o.prefix != "" || o.urlPrefix != "" {
+		paths, err := a.invalidateMapped(ctx, o, dists, in, prepared)
+		return paths, nil, err
 	}
 	// The invalidations in progress are looked up in a dry run too: the lookup only
 	// reads, and a dry run should show the paths a real run would send.
@@ -339,7 +332,7 @@ func (a *app) invalidationPaths(ctx context.Context, cmd *cobra.Command, o *inva
 func busyError(prefix string, be *budget.BusyError) error {
 	msg := prefix + be.Error()
 	if oldest, ok := be.Oldest(); ok {
-		msg += fmt.Sprintf("; wait for them (edgeflush wait --distribution %s --id %s) and run again, or raise --max-paths", oldest.DistributionID, oldest.ID)
+		msg += fmt.Sprintf("; wait for them (edgeflush wait %s --id %s) and run again, or raise --max-paths", targetFlag(oldest.DistributionID), oldest.ID)
 	}
 	return &explainedError{msg: msg, err: be}
 }
@@ -391,8 +384,8 @@ func (a *app) waitAll(ctx context.Context, client invalidation.API, reports []in
 		}
 		{
 			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
-				err = fmt.Errorf("invalidation %s for %s still %s after %s (it continues in CloudFront; check it with: edgeflush wait --distribution %s --id %s)",
-					r.ID, r.Distribution, r.Status, timeout, r.Distribution, r.ID)
+				err = fmt.Errorf("invalidation %s for %s still %s after %s (it continues in CloudFront; check it with: edgeflush wait %s --id %s)",
+					r.ID, r.Distribution, r.Status, timeout, targetFlag(r.Distribution), r.ID)
 			} else {
 				err = explain(fmt.Sprintf("wait for invalidation %s of %s", r.ID, r.Distribution), err)
 			}
@@ -456,6 +449,10 @@ func explain(what string, err error) error {
 		msg = ae.ErrorCode()
 		if m := ae.ErrorMessage(); m != "" {
 			msg += ": " + m
+		}
+		if ae.ErrorCode() == "EntityNotFound" {
+			// The tenant operations' answer for an unknown tenant.
+			return &explainedError{msg: what + ": " + msg + " (check the --tenant ID: the CloudFront console lists the tenants of a multi-tenant distribution)", err: err}
 		}
 	}
 	if h := invalidation.Hint(invalidation.Classify(err)); h != "" {

@@ -201,13 +201,13 @@ func TestPlanWithinInProgress(t *testing.T) {
 // deploy plans its invalidation within the wildcards free, like invalidate --changed.
 func TestDeployCapsWildcardsByInProgress(t *testing.T) {
 	cf := busyProxy(t)
-	d := testkit.CreateDistribution(t, cf.URL)
+	bucket := "inprogress-deploy"
+	d := testkit.CreateDistributionWith(t, cf.URL, testkit.DistributionSpec{Origins: []testkit.DistributionOrigin{{ID: "site", DomainName: bucket + ".s3.amazonaws.com"}}})
 	busy := cf.Occupy(t, d, 15, 0)
 	cfg, err := testkit.SDKConfig(context.Background(), moto(t).URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bucket := "inprogress-deploy"
 	if _, err := awsconf.NewS3(cfg).CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		t.Fatal(err)
 	}

@@ -22,10 +22,9 @@ const planPricePerPath = 0.005
 const planCostAssumption = "USD 0.005 per path (a wildcard counts as one path), assuming the account's 1,000 free paths of the month are used up"
 
 type planOptions struct {
-	allFile, changedFile   string
-	maxPaths, maxWildcards int
-	indexDocument, output  string
-	dirWithoutSlash        bool
+	allFile, changedFile string
+	output               string
+	planFlags
 }
 
 func newPlanCmd(a *app) *cobra.Command {
@@ -58,11 +57,7 @@ estimated cost (` + planCostAssumption + `).`,
 	f := cmd.Flags()
 	f.StringVar(&o.allFile, "all", "", `file with every S3 key of the site, one per line ("-": stdin)`)
 	f.StringVar(&o.changedFile, "changed", "", `file with the changed (and deleted) S3 keys, one per line ("-": stdin)`)
-	f.IntVar(&o.maxPaths, "max-paths", planner.DefaultMaxPaths, "at most this many paths in all (each is billed)")
-	f.IntVar(&o.maxWildcards, "max-wildcards", planner.DefaultMaxWildcards,
-		fmt.Sprintf("at most this many wildcard paths (0 or %d: none; CloudFront allows %d in progress per distribution)", planner.NoWildcards, planner.MaxInProgressWildcards))
-	f.StringVar(&o.indexDocument, "index-document", "index.html", `the directory index document ("-": no index mapping)`)
-	f.BoolVar(&o.dirWithoutSlash, "dir-without-slash", false, `the site also serves "/dir" for "dir/index.html"`)
+	o.planFlags.register(f, "")
 	f.StringVar(&o.output, "output", "text", "output format: text or json")
 	return cmd
 }
@@ -90,10 +85,9 @@ func (a *app) runPlan(o *planOptions) error {
 		return usageErrorf("--all and --changed are both required: every key of the site and the changed keys, one per line")
 	case o.allFile == "-" && o.changedFile == "-":
 		return usageErrorf("only one of --all and --changed can read stdin")
-	case o.maxPaths < 1:
-		return usageErrorf("--max-paths must be at least 1, not %d", o.maxPaths)
-	case o.maxWildcards < planner.NoWildcards:
-		return usageErrorf("--max-wildcards must be at least 0, not %d", o.maxWildcards)
+	}
+	if err := o.planFlags.check(false); err != nil {
+		return err
 	}
 	all, err := a.readKeyFile(o.allFile)
 	if err != nil {
@@ -103,17 +97,7 @@ func (a *app) runPlan(o *planOptions) error {
 	if err != nil {
 		return err
 	}
-	// 0 means none here (the planner's 0 means its default); -1 is accepted too, as
-	// `edgeflush invalidate` documents it, since both read the same config key.
-	wild := o.maxWildcards
-	if wild <= 0 {
-		wild = planner.NoWildcards
-	}
-	res, err := planner.Plan(planner.Input{
-		All: all, Changed: changed,
-		MaxPaths: o.maxPaths, MaxWildcards: wild,
-		IndexDocument: o.indexDocument, DirWithoutSlash: o.dirWithoutSlash,
-	})
+	res, err := planner.Plan(o.planFlags.input(all, changed))
 	if err != nil {
 		var ie *planner.InputError
 		if errors.As(err, &ie) {
@@ -130,7 +114,7 @@ func (a *app) runPlan(o *planOptions) error {
 			ChangedKeys: countDistinctKeys(changed), ChangedURLs: res.ChangedURLs,
 			Collateral: res.Collateral, BilledPaths: len(res.Paths),
 			EstimatedCostUSD: float64(len(res.Paths)) * planPricePerPath, CostAssumption: planCostAssumption,
-			MaxPaths: o.maxPaths, MaxWildcards: min(max(o.maxWildcards, 0), o.maxPaths),
+			MaxPaths: o.maxPaths, MaxWildcards: o.reportedWildcards(),
 		})
 	}
 	w := bufio.NewWriter(a.stdout)

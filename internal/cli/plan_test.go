@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/spf13/pflag"
 )
 
 // planConfig is the config file runPlanCLI passes with --config.
@@ -136,5 +139,34 @@ func TestPlanBudgetFromConfigFile(t *testing.T) {
 	code, out, errOut = runPlanCLI(t, planSite, "docs/a/one.html\ndocs/b/one.html\n", "", "--all", "$ALL", "--changed", "$CHANGED", "--max-paths", "2")
 	if code != 0 || out != "/docs/a/one.html\n/docs/b/one.html\n" {
 		t.Errorf("exit %d, stdout %q, stderr %q; want the two exact paths", code, out, errOut)
+	}
+}
+
+// Every command that plans declares the planner's flags through planFlags: the same
+// names, defaults and types, so a config key or EDGEFLUSH_* variable means the same to
+// each of them.
+func TestPlanFlagsShared(t *testing.T) {
+	root := newRootCmd(newApp(nil, io.Discard, io.Discard))
+	names := []string{"max-paths", "max-wildcards", "index-document", "dir-without-slash"}
+	for _, name := range names {
+		var first *pflag.Flag
+		for _, cmdName := range []string{"plan", "invalidate", "deploy"} {
+			cmd, _, err := root.Find([]string{cmdName})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := cmd.Flags().Lookup(name)
+			if f == nil {
+				t.Errorf("%s has no --%s", cmdName, name)
+				continue
+			}
+			if first == nil {
+				first = f
+				continue
+			}
+			if f.DefValue != first.DefValue || f.Value.Type() != first.Value.Type() {
+				t.Errorf("%s --%s: default %q (%s), want %q (%s) as the others", cmdName, name, f.DefValue, f.Value.Type(), first.DefValue, first.Value.Type())
+			}
+		}
 	}
 }

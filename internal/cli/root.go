@@ -67,7 +67,16 @@ type app struct {
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
 	a.baseAWSConfig = func(ctx context.Context) (aws.Config, error) {
-		return awsconf.Load(ctx, awsconf.Options{Region: a.region})
+		cfg, err := awsconf.Load(ctx, awsconf.Options{Region: a.region})
+		if err != nil {
+			return aws.Config{}, err
+		}
+		// No credentials at all is one line naming the settings that supply them,
+		// for every command, instead of the SDK's chain error on the first call.
+		if err := awsconf.CheckCredentials(ctx, cfg); err != nil {
+			return aws.Config{}, err
+		}
+		return cfg, nil
 	}
 	a.awsConfig = func(ctx context.Context) (aws.Config, error) {
 		cfg, err := a.baseAWSConfig(ctx)
@@ -82,13 +91,14 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
 	return a
 }
 
-// cloudFront returns a CloudFront client built from awsConfig (so --role-arn applies).
-func (a *app) cloudFront(ctx context.Context) (*cloudfront.Client, error) {
+// cloudFront returns a CloudFront client built from awsConfig (so --role-arn applies),
+// whose invalidation calls also reach distribution tenants (tenant.go).
+func (a *app) cloudFront(ctx context.Context) (*cloudFrontClient, error) {
 	cfg, err := a.awsConfig(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return cloudfront.NewFromConfig(cfg), nil
+	return newCloudFrontClient(cloudfront.NewFromConfig(cfg)), nil
 }
 
 // s3Client returns an S3 client built from awsConfig (so --role-arn applies), with
@@ -133,9 +143,8 @@ Every flag can also come from the environment (EDGEFLUSH_<FLAG_NAME>, e.g.
 EDGEFLUSH_MAX_PATHS) or from a top-level key of the config file (.edgeflush.yaml by
 default, e.g. "max-paths: 30"). A flag on the command line wins over the environment,
 which wins over the config file.`,
-		SilenceUsage:      true,
-		SilenceErrors:     true,
-		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+		SilenceUsage:  true,
+		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			if err := a.resolveConfig(cmd); err != nil {
 				return err
@@ -162,8 +171,25 @@ which wins over the config file.`,
 	for _, f := range commands {
 		root.AddCommand(f(a))
 	}
+	// cobra's `completion bash|zsh|fish|powershell`, added now (rather than when it
+	// runs) so that it can be marked to skip the config file like version and help.
+	root.InitDefaultCompletionCmd()
+	if c, _, err := root.Find([]string{"completion"}); err == nil && c != root {
+		markNoConfig(c)
+	}
 	markRunErrors(root)
 	return root
+}
+
+// markNoConfig annotates c and its subcommands to skip config resolution.
+func markNoConfig(c *cobra.Command) {
+	if c.Annotations == nil {
+		c.Annotations = map[string]string{}
+	}
+	c.Annotations[annotationNoConfig] = "true"
+	for _, sub := range c.Commands() {
+		markNoConfig(sub)
+	}
 }
 
 // markRunErrors wraps every command's RunE so that Main can tell the command's own

@@ -25,7 +25,7 @@ type setupFlags struct {
 	pipeline, afterStage, stageName      string
 	functionName, roleName, zip, arch    string
 	functionTimeout, memory              int
-	distributions                        []string
+	distributions, tenants               []string
 	bucket, prefix, inputArtifact, slack string
 	dryRun, verify                       bool
 	release                              releaseSetupFlags // release.go
@@ -66,7 +66,8 @@ CloudFront and S3 calls; setup itself always works with your own credentials.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.pipeline, "pipeline", "", "name of the existing pipeline (required)")
-	fl.StringSliceVar(&f.distributions, "distribution", nil, "CloudFront distribution ID (repeatable, or comma-separated; required)")
+	fl.StringSliceVar(&f.distributions, "distribution", nil, "CloudFront distribution ID (repeatable, or comma-separated; required unless --tenant)")
+	addTenantFlag(fl, &f.tenants, "distribution tenant ID the function may invalidate (repeatable; UserParameters DistributionTenantIds)")
 	fl.StringVar(&f.afterStage, "after-stage", setup.DefaultAfterStage, "insert the new stage after this stage")
 	fl.StringVar(&f.stageName, "stage-name", setup.DefaultStageName, "name of the new stage and its action")
 	fl.StringVar(&f.functionName, "function-name", setup.DefaultFunctionName, "Lambda function name")
@@ -96,8 +97,8 @@ func (a *app) runSetup(ctx context.Context, f *setupFlags) error {
 	if f.pipeline == "" {
 		return usageErrorf("--pipeline is required")
 	}
-	if len(f.distributions) == 0 {
-		return usageErrorf("--distribution is required")
+	if len(f.distributions) == 0 && len(f.tenants) == 0 {
+		return usageErrorf("--distribution is required (or --tenant for distribution tenants)")
 	}
 	// Checked here as well as in setup: the int32 conversion below must not wrap.
 	if f.functionTimeout < 1 || f.functionTimeout > 900 {
@@ -119,7 +120,7 @@ func (a *app) runSetup(ctx context.Context, f *setupFlags) error {
 		return err
 	}
 	o := setup.Options{
-		Pipeline: f.pipeline, DistributionIDs: f.distributions, AfterStage: f.afterStage, StageName: f.stageName,
+		Pipeline: f.pipeline, DistributionIDs: f.distributions, TenantIDs: f.tenants, AfterStage: f.afterStage, StageName: f.stageName,
 		FunctionName: f.functionName, RoleName: f.roleName, Zip: zip, Architecture: f.arch,
 		Timeout: int32(f.functionTimeout), MemorySize: int32(f.memory),
 		Bucket: f.bucket, Prefix: f.prefix, InputArtifact: f.inputArtifact, Verify: f.verify,

@@ -2,18 +2,21 @@ package cli
 
 import (
 	"fmt"
+	"runtime"
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
 )
 
-// version is set at link time with
+// version and commit are set at link time by release builds (release/dist.sh):
 //
-//	go build -ldflags "-X github.com/edgeflush/edgeflush/internal/cli.version=v1.2.3" ./cmd/edgeflush
+//	go build -ldflags "-X github.com/edgeflush/edgeflush/internal/cli.version=v1.2.3 -X github.com/edgeflush/edgeflush/internal/cli.commit=<sha>" ./cmd/edgeflush
 //
-// When empty, the module version recorded by the Go toolchain is used (set by
-// `go install module@version`), else the VCS revision, else "(devel)".
-var version string
+// When version is empty, the module version recorded by the Go toolchain is used (set
+// by `go install module@version`), else the VCS revision, else "(devel)". Release
+// builds stamp both instead of relying on the VCS stamp (-buildvcs=false), so that a
+// build from a tarball equals one from a clone.
+var version, commit string
 
 func init() { register(newVersionCmd) }
 
@@ -24,7 +27,11 @@ func newVersionCmd(a *app) *cobra.Command {
 		Args:        cobra.NoArgs,
 		Annotations: map[string]string{annotationNoConfig: "true"},
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := fmt.Fprintln(a.stdout, "edgeflush "+buildVersion())
+			line := "edgeflush " + buildVersion()
+			if commit != "" {
+				line += " (commit " + commit + ")"
+			}
+			_, err := fmt.Fprintf(a.stdout, "%s %s/%s %s\n", line, runtime.GOOS, runtime.GOARCH, runtime.Version())
 			return err
 		},
 	}

@@ -13,6 +13,7 @@ func init() { register(newWaitCmd) }
 
 type waitOptions struct {
 	distributions []string
+	tenants       []string
 	id            string
 	timeout       time.Duration
 	pollInterval  time.Duration
@@ -36,6 +37,7 @@ Exits 1 when --timeout passes first (the invalidation continues in CloudFront).`
 	// A list flag, like invalidate's, so that one config file (distribution: [E1])
 	// serves both commands; wait takes exactly one.
 	f.StringSliceVar(&o.distributions, "distribution", nil, "CloudFront distribution ID")
+	addTenantFlag(f, &o.tenants, "distribution tenant ID, instead of --distribution, for a tenant's invalidation")
 	f.StringVar(&o.id, "id", "", "invalidation ID (as printed by edgeflush invalidate)")
 	f.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long (0: no limit)")
 	f.DurationVar(&o.pollInterval, "poll-interval", 0, "fixed time between status checks (0: invalidation.PollDelay's schedule)")
@@ -48,12 +50,15 @@ func (a *app) runWait(ctx context.Context, o *waitOptions) error {
 	if err := checkOutput(o.output); err != nil {
 		return err
 	}
-	dists := dedupe(o.distributions)
+	dists, err := targets(o.distributions, o.tenants)
+	if err != nil {
+		return err
+	}
 	switch {
 	case len(dists) == 0:
-		return usageErrorf("no distribution: give --distribution ID")
+		return usageErrorf("no distribution: give --distribution ID (or --tenant ID)")
 	case len(dists) > 1:
-		return usageErrorf("wait takes one --distribution, got %d (%v)", len(dists), dists)
+		return usageErrorf("wait takes one --distribution or --tenant, got %d (%v)", len(dists), dists)
 	case o.id == "":
 		return usageErrorf("no invalidation: give --id INVALIDATION_ID")
 	case o.timeout < 0:

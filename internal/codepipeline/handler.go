@@ -668,8 +668,11 @@ func (r *run) success(st *State) result {
 	}
 	outputs := map[string]string{
 		"InvalidationIds": strings.Join(ids, ","),
-		"DistributionIds": strings.Join(st.Distributions, ","),
+		"DistributionIds": strings.Join(distributionsOnly(st.Distributions), ","),
 		"PathCount":       strconv.Itoa(st.PathCount),
+	}
+	if tenants := tenantIDs(st.Distributions); len(tenants) > 0 {
+		outputs["DistributionTenantIds"] = strings.Join(tenants, ",")
 	}
 	if st.Deploy != nil {
 		outputs["Uploaded"] = strconv.Itoa(st.Deploy.Uploaded)
@@ -709,6 +712,10 @@ func describe(err error, dist string, p Params) (types.FailureType, string) {
 		return types.FailureTypeConfigurationError, fmt.Sprintf("%s Distribution %s does not exist in the account of %s: check DistributionId/DistributionIds in UserParameters.", text, dist, where)
 	case "NoSuchBucket":
 		return types.FailureTypeConfigurationError, text + " Check Bucket in UserParameters."
+	case "EntityNotFound":
+		if msg := tenantAdvice(text, dist, where); msg != "" {
+			return types.FailureTypeConfigurationError, msg
+		}
 	}
 	switch invalidation.Classify(err) {
 	case invalidation.KindConfiguration:
@@ -719,9 +726,9 @@ func describe(err error, dist string, p Params) (types.FailureType, string) {
 		}
 		target := "arn:aws:cloudfront::<account>:distribution/<id>"
 		if dist != "" {
-			target = "arn:aws:cloudfront::<account>:distribution/" + dist
+			target = invalidation.ARN("<account>", dist)
 		}
-		return types.FailureTypePermissionError, fmt.Sprintf("%s Grant %s cloudfront:CreateInvalidation and cloudfront:GetInvalidation on %s.", text, where, target)
+		return types.FailureTypePermissionError, fmt.Sprintf("%s Grant %s %s on %s.", text, where, invalidateActions(dist), target)
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return types.FailureTypeJobFailed, text + " The invocation ran out of time: raise the function's timeout (5 minutes is recommended)."

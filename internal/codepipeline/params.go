@@ -46,6 +46,9 @@ type Params struct {
 	// Deploy mode (issue 4): set when Bucket is not empty.
 	Bucket, Prefix, Config string
 	MaxDeletes, MaxPaths   int
+	// URLPrefix ("UrlPrefix", deploy mode) overrides the URLs read from the
+	// distributions' configuration (urlprefix.go).
+	URLPrefix string
 	// Release deploys the artifact as a release and switches the KeyValueStore KvsARN to
 	// it instead of invalidating (internal/release, issue 12).
 	Release bool
@@ -112,6 +115,7 @@ var keys = map[string]string{
 	"PipelineName":          `"PipelineName": "site-pipeline"`,
 	"DistributionId":        `"DistributionId": "E2EXAMPLE12345"`,
 	"DistributionIds":       `"DistributionIds": ["E2EXAMPLE12345", "E3EXAMPLE67890"]`,
+	"DistributionTenantIds": `"DistributionTenantIds": ["dt_2wjDZi3hD1ivOXf6rpZJ0HVZhB1"]`,
 	"Paths":                 `"Paths": ["/index.html", "/assets/*"]`,
 	"Wait":                  `"Wait": false`,
 	"MaxWaitMinutes":        `"MaxWaitMinutes": 30`,
@@ -128,6 +132,7 @@ var keys = map[string]string{
 	"ExternalId":            `"ExternalId": "my-external-id"`,
 	"Verify":                `"Verify": true`,
 	"VerifyBaseUrl":         `"VerifyBaseUrl": "https://www.example.com"`,
+	"UrlPrefix":             `"UrlPrefix": "/en"`,
 }
 
 const seedExample = `{"PipelineName": "site-pipeline", "DistributionId": "E2EXAMPLE12345"}`
@@ -162,7 +167,7 @@ func ParseParams(s string) (Params, error) {
 
 	p := Params{Wait: true, MaxWaitMinutes: DefaultMaxWaitMinutes}
 	var single string
-	var list, paths []string
+	var list, paths, tenants []string
 	pathsSet := false
 	for _, k := range names {
 		v := raw[k]
@@ -173,6 +178,8 @@ func ParseParams(s string) (Params, error) {
 			err = decodeString(k, v, &single)
 		case "DistributionIds":
 			err = decodeStrings(k, v, &list)
+		case "DistributionTenantIds":
+			err = decodeStrings(k, v, &tenants)
 		case "Paths":
 			pathsSet = true
 			err = decodeStrings(k, v, &paths)
@@ -206,13 +213,18 @@ func ParseParams(s string) (Params, error) {
 			err = decodeBool(k, v, &p.Verify)
 		case "VerifyBaseUrl":
 			err = decodeString(k, v, &p.VerifyBaseURL)
+		case "UrlPrefix":
+			err = decodeString(k, v, &p.URLPrefix)
 		}
 		if err != nil {
 			return Params{}, err
 		}
 	}
 
-	if err := p.setDistributions(single, raw["DistributionId"] != nil, list); err != nil {
+	if err := p.setDistributions(single, raw["DistributionId"] != nil, list, raw["DistributionTenantIds"] != nil); err != nil {
+		return Params{}, err
+	}
+	if err := p.setTenants(tenants, raw["DistributionTenantIds"] != nil); err != nil {
 		return Params{}, err
 	}
 	if err := p.setPaths(paths, pathsSet); err != nil {
@@ -387,7 +399,7 @@ func decodeInt(k string, v json.RawMessage, dst *int) error {
 	return nil
 }
 
-func (p *Params) setDistributions(single string, singleSet bool, list []string) error {
+func (p *Params) setDistributions(single string, singleSet bool, list []string, tenants bool) error {
 	if singleSet && strings.TrimSpace(single) == "" {
 		return &ConfigError{Key: "DistributionId", Message: "is empty; write " + keys["DistributionId"]}
 	}
@@ -395,8 +407,8 @@ func (p *Params) setDistributions(single string, singleSet bool, list []string) 
 	if singleSet {
 		all = append([]string{single}, list...)
 	}
-	if len(all) == 0 {
-		return &ConfigError{Key: "DistributionId", Message: "no distribution given; write " + keys["DistributionId"] + " or " + keys["DistributionIds"]}
+	if len(all) == 0 && !tenants {
+		return &ConfigError{Key: "DistributionId", Message: "no distribution given; write " + keys["DistributionId"] + " or " + keys["DistributionIds"] + " (or " + keys["DistributionTenantIds"] + ")"}
 	}
 	for _, id := range all {
 		key := "DistributionIds"
@@ -520,6 +532,9 @@ func (p *Params) validateRest(raw map[string]json.RawMessage) error {
 		}
 	}
 	if err := p.validateVerify(raw); err != nil {
+		return err
+	}
+	if err := p.validateURLPrefix(raw); err != nil {
 		return err
 	}
 	if _, set := raw["ExternalId"]; set {

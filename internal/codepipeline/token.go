@@ -254,7 +254,7 @@ func validateWire(w wireState) error {
 	seen := make(map[string]bool, len(w.D))
 	pending := false
 	for i, d := range w.D {
-		if !distributionIDRE.MatchString(d) || seen[d] {
+		if !validTarget(d) || seen[d] {
 			return &TokenError{Reason: "malformed or repeated distribution id"}
 		}
 		seen[d] = true

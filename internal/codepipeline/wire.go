@@ -18,14 +18,15 @@ import (
 // Deployer and Notifiers are left for the caller to set.
 func New(cfg aws.Config, log *slog.Logger) *Handler {
 	// One client for the function's own identity, reused across warm invocations.
-	own := cloudfront.NewFromConfig(cfg)
+	// invalidation.Client also reaches distribution tenants (DistributionTenantIds).
+	own := invalidation.NewClient(cloudfront.NewFromConfig(cfg))
 	return &Handler{
 		Jobs: cpsdk.NewFromConfig(cfg),
 		CloudFront: func(ctx context.Context, p Params) (invalidation.API, error) {
 			if p.RoleARN == "" {
 				return own, nil
 			}
-			return cloudfront.NewFromConfig(awsconf.AssumeRole(cfg, p.RoleARN, p.ExternalID, SessionName(JobID(ctx)))), nil
+			return invalidation.NewClient(cloudfront.NewFromConfig(awsconf.AssumeRole(cfg, p.RoleARN, p.ExternalID, SessionName(JobID(ctx))))), nil
 		},
 		Logger: log,
 	}

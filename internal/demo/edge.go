@@ -114,7 +114,9 @@ func runDeploy(ctx context.Context, o Options, p *printer, st *stack) error {
 			return fmt.Errorf("create bucket %s: %w", b, err)
 		}
 	}
-	dist, err := testkit.NewDistribution(ctx, st.cf.URL)
+	// The distribution reads the site bucket: deploy mode checks that before writing.
+	dist, err := testkit.NewDistributionWith(ctx, st.cf.URL, testkit.DistributionSpec{
+		Origins: []testkit.DistributionOrigin{{ID: "site", DomainName: site + ".s3.amazonaws.com"}}, DefaultRootObject: "index.html"})
 	if err != nil {
 		return err
 	}

@@ -226,7 +226,7 @@ func Classify(err error) Kind {
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
 		switch ae.ErrorCode() {
-		case "NoSuchDistribution", "NoSuchInvalidation", "InvalidArgument", "InconsistentQuantities",
+		case "NoSuchDistribution", "NoSuchInvalidation", "EntityNotFound", "InvalidArgument", "InconsistentQuantities",
 			"BatchTooLarge", "InvalidationBatchAlreadyExists", "MissingBody", "IllegalUpdate":
 			return KindConfiguration
 		case "AccessDenied", "AccessDeniedException", "InvalidClientTokenId", "SignatureDoesNotMatch",

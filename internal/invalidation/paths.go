@@ -34,8 +34,11 @@ func ValidatePath(p string) error {
 	if p == "" {
 		return &PathError{Path: p, Reason: "empty; write a path starting with '/', e.g. /index.html or /*"}
 	}
+	if IsTag(p) {
+		return validateTagItem(p)
+	}
 	if p[0] != '/' {
-		return &PathError{Path: p, Reason: fmt.Sprintf("must start with '/'; write %q", "/"+p)}
+		return &PathError{Path: p, Reason: fmt.Sprintf("must start with '/' (or '#' for a cache tag); write %q", "/"+p)}
 	}
 	if i := strings.IndexByte(p, '*'); i >= 0 && i != len(p)-1 {
 		return &PathError{Path: p, Reason: "'*' is allowed only as the last character (e.g. /images/*)"}
@@ -111,6 +114,14 @@ func PreparePaths(raw []string) ([]string, error) {
 		if err := ValidatePath(p); err != nil {
 			return nil, err
 		}
+		if IsTag(p) {
+			// Sent as given (a tag has nothing to encode); tags compare ignoring case.
+			if k := strings.ToLower(p); !seen[k] {
+				seen[k] = true
+				out = append(out, p)
+			}
+			continue
+		}
 		e := EncodePath(p)
 		if !seen[e] {
 			seen[e] = true
@@ -173,10 +184,10 @@ func CheckBatch(paths []string) error {
 }
 
 // CountPaths splits paths the way CloudFront counts them against its in-progress
-// limits: exact paths and wildcard paths.
+// limits: exact paths and wildcard paths (cache tag items count as wildcards, tags.go).
 func CountPaths(paths []string) (exact, wildcards int) {
 	for _, p := range paths {
-		if IsWildcard(p) {
+		if IsWildcard(p) || IsTag(p) {
 			wildcards++
 		}
 	}

@@ -9,10 +9,10 @@ import (
 	"github.com/edgeflush/edgeflush/internal/testkit"
 )
 
-// TestMapKeysPerDistribution maps one site (bucket "shop", prefix "site/") through four
+// TestMapPerDistribution maps one site (bucket "shop", prefix "site/") through four
 // distributions read back through the real SDK: each serves the keys under other URLs,
-// or not at all.
-func TestMapKeysPerDistribution(t *testing.T) {
+// or not at all. (Ported from issue9-verify's MapKeys test onto Map, which deploy uses.)
+func TestMapPerDistribution(t *testing.T) {
 	cf := testkit.StartCloudFront(t, startMoto(t), testkit.CloudFrontOptions{})
 	originPath := testkit.CreateDistributionWith(t, cf.URL, testkit.DistributionSpec{
 		Origins: []testkit.DistributionOrigin{
@@ -31,55 +31,40 @@ func TestMapKeysPerDistribution(t *testing.T) {
 	otherBucket := testkit.CreateDistributionWith(t, cf.URL, testkit.DistributionSpec{})
 	r, _ := reader(t, cf.URL)
 	ctx := context.Background()
-	keys := []string{"a b.html", "api/x.json", "docs/index.html"}
+	keys := []string{"site/a b.html", "site/api/x.json", "site/docs/index.html"}
 	mapped := func(id, urlPrefix string) (*KeyMap, error) {
 		d, err := r.Distribution(ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return d.MapKeys("shop", "site", keys, urlPrefix)
-	}
-	show := func(m *KeyMap) string {
-		var parts []string
-		for _, k := range m.Keys {
-			if k.NotServed != nil {
-				parts = append(parts, k.Key+"=-")
-				continue
-			}
-			parts = append(parts, k.Key+"="+strings.Join(k.URLs, ","))
-		}
-		return strings.Join(parts, " ")
+		return d.Map(MapOptions{Bucket: "shop", Prefix: "site/", URLPrefix: urlPrefix, IndexDocument: "index.html"}, keys, keys)
 	}
 
 	m, err := mapped(originPath, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := show(m); got != "a b.html=/a b.html api/x.json=- docs/index.html=/docs/index.html" {
-		t.Errorf("origin path /site: %s", got)
+	if got := strings.Join(m.Changed, ","); got != "a b.html,docs/index.html" || len(m.Origins) != 1 || m.Origins[0].ID != "site" || len(m.Extra) != 0 {
+		t.Errorf("origin path /site: %q %+v", got, m)
 	}
-	if m.DefaultRootObject != "index.html" || len(m.Origins) != 1 || m.Origins[0].ID != "site" {
-		t.Errorf("map %+v", m)
-	}
-	urls, not := m.Served()
-	if len(urls) != 2 || len(not) != 1 || not[0].Key != "api/x.json" || !strings.Contains(not[0].Error(), `"/api/*" routes it to origin api`) {
-		t.Errorf("served %v, not served %v", urls, not)
+	if len(m.NotServed) != 1 || m.NotServed[0].Key != "site/api/x.json" || !strings.Contains(m.NotServed[0].Error(), `"/api/*" routes it to origin api`) {
+		t.Errorf("not served %v", m.NotServed)
 	}
 
 	m, err = mapped(wholeBucket, "")
+	if err != nil || strings.Join(m.Changed, ",") != "site/a b.html,site/api/x.json,site/docs/index.html" {
+		t.Errorf("no origin path: %v %v", err, m)
+	}
+	up, err := CheckURLPrefix("/docs/")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := show(m); got != "a b.html=/site/a b.html api/x.json=/site/api/x.json docs/index.html=/site/docs/index.html" {
-		t.Errorf("no origin path: %s", got)
-	}
-
-	m, err = mapped(wholeBucket, "/docs/")
-	if err != nil || show(m) != "a b.html=/docs/a b.html api/x.json=/docs/api/x.json docs/index.html=/docs/docs/index.html" {
+	m, err = mapped(wholeBucket, up)
+	if err != nil || strings.Join(m.Changed, ",") != "docs/a b.html,docs/api/x.json,docs/docs/index.html" {
 		t.Errorf("URL prefix: %v %v", err, m)
 	}
 	var upe *URLPrefixError
-	if _, err := mapped(wholeBucket, "docs"); !errors.As(err, &upe) || !strings.Contains(err.Error(), `write "/docs"`) {
+	if _, err := CheckURLPrefix("docs"); !errors.As(err, &upe) || !strings.Contains(err.Error(), `"/docs"`) {
 		t.Errorf("URL prefix without '/': %v", err)
 	}
 

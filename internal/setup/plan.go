@@ -132,7 +132,7 @@ func policySummary(o *Options) string {
 	if o.RoleARN != "" {
 		parts = append(parts, "sts:AssumeRole "+o.RoleARN)
 	} else {
-		parts = append(parts, "cloudfront invalidations on "+strings.Join(o.DistributionIDs, ", "))
+		parts = append(parts, "cloudfront invalidations on "+strings.Join(append(slices.Clone(o.DistributionIDs), o.TenantIDs...), ", "))
 		if o.Bucket != "" {
 			parts = append(parts, "s3 on "+o.Bucket)
 		}

@@ -83,8 +83,10 @@ func rolePolicy(acct account, o *Options) policyDocument {
 			dists = append(dists, fmt.Sprintf("arn:%s:cloudfront::%s:distribution/%s", p, acct.ID, id))
 		}
 		actions := []string{"cloudfront:CreateInvalidation", "cloudfront:GetInvalidation", "cloudfront:ListInvalidations"}
-		if o.Verify {
-			// The check at the edge reads the distribution's domain and origins.
+		if o.Verify || o.Bucket != "" {
+			// Deploy mode maps the keys to URLs through the distribution's origins and
+			// behaviors, and the check at the edge reads its domain: both read the
+			// distribution's configuration.
 			actions = append(actions, "cloudfront:GetDistribution")
 		}
 		st = append(st, statement{
@@ -93,6 +95,9 @@ func rolePolicy(acct account, o *Options) policyDocument {
 			Action:   actions,
 			Resource: dists,
 		})
+		if len(o.TenantIDs) > 0 {
+			st = append(st, tenantStatements(p, acct.ID, o.TenantIDs, o.Bucket != "")...)
+		}
 		if o.Bucket != "" {
 			st = append(st,
 				statement{Sid: "SiteBucketList", Effect: "Allow", Action: []string{"s3:ListBucket"}, Resource: []string{fmt.Sprintf("arn:%s:s3:::%s", p, o.Bucket)}},

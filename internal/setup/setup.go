@@ -85,11 +85,14 @@ const (
 // Options describes what setup installs.
 type Options struct {
 	Pipeline        string   // required: an existing pipeline
-	DistributionIDs []string // required: at least one
-	AfterStage      string   // stage the new stage goes after; DefaultAfterStage when ""
-	StageName       string   // name of the new stage (and its action); DefaultStageName when ""
-	FunctionName    string   // DefaultFunctionName when ""
-	RoleName        string   // FunctionName+"-role" when ""
+	DistributionIDs []string // at least one distribution or tenant
+	// TenantIDs are distribution tenants (UserParameters "DistributionTenantIds"); the
+	// role may invalidate each on its distribution-tenant ARN.
+	TenantIDs    []string
+	AfterStage   string // stage the new stage goes after; DefaultAfterStage when ""
+	StageName    string // name of the new stage (and its action); DefaultStageName when ""
+	FunctionName string // DefaultFunctionName when ""
+	RoleName     string // FunctionName+"-role" when ""
 	// Zip is the function package (a zip holding "bootstrap"). It is required to create
 	// the function; when the function exists and Zip is nil its code is left as it is.
 	Zip          []byte
@@ -194,10 +197,14 @@ func (o *Options) normalize() error {
 		seen[id] = true
 		ids = append(ids, id)
 	}
-	if len(ids) == 0 {
-		return optionErrorf("no distribution: pass --distribution ID (repeatable)")
+	tenants, err := normalizeTenants(o.TenantIDs)
+	if err != nil {
+		return err
 	}
-	o.DistributionIDs = ids
+	if len(ids) == 0 && len(tenants) == 0 {
+		return optionErrorf("no distribution: pass --distribution ID (repeatable) or --tenant ID")
+	}
+	o.DistributionIDs, o.TenantIDs = ids, tenants
 	if o.KvsARN != "" && o.Bucket == "" {
 		return optionErrorf("--release with --pipeline needs --bucket: the action deploys the releases into it")
 	}

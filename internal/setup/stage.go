@@ -194,10 +194,16 @@ func userParameters(existing string, o *Options) (string, error) {
 	set("PipelineName", o.Pipeline)
 	delete(m, "DistributionId")
 	delete(m, "DistributionIds")
-	if len(o.DistributionIDs) == 1 {
+	delete(m, "DistributionTenantIds")
+	switch len(o.DistributionIDs) {
+	case 0:
+	case 1:
 		set("DistributionId", o.DistributionIDs[0])
-	} else {
+	default:
 		set("DistributionIds", o.DistributionIDs)
+	}
+	if len(o.TenantIDs) > 0 {
+		set("DistributionTenantIds", o.TenantIDs)
 	}
 	// The role's policy follows these keys, so they follow the options exactly.
 	setOrDelete("Bucket", o.Bucket)

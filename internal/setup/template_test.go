@@ -131,6 +131,13 @@ func (e *evaluator) eval(v any) any {
 					return fmt.Sprint(e.eval(a[0])) == fmt.Sprint(e.eval(a[1]))
 				case "Fn::Not":
 					return !e.eval(arg.([]any)[0]).(bool)
+				case "Fn::Or":
+					for _, c := range arg.([]any) {
+						if e.eval(c).(bool) {
+							return true
+						}
+					}
+					return false
 				case "Fn::And":
 					for _, c := range arg.([]any) {
 						if !e.eval(c).(bool) {
@@ -141,6 +148,13 @@ func (e *evaluator) eval(v any) any {
 				case "Fn::GetAtt":
 					// Stands for the attribute of a resource of the same template.
 					return "GetAtt:" + strings.Join(asList(arg), ".")
+				case "Fn::Join":
+					a := arg.([]any)
+					var parts []string
+					for _, item := range asList(e.eval(a[1])) {
+						parts = append(parts, item)
+					}
+					return strings.Join(parts, a[0].(string))
 				case "Fn::If":
 					a := arg.([]any)
 					if e.condition(a[0].(string)) {
@@ -176,6 +190,9 @@ func grants(t *testing.T, tpl map[string]any, params map[string]string) []string
 	var docs []any
 	for id, r := range resources {
 		res := r.(map[string]any)
+		if c, ok := res["Condition"].(string); ok && !e.condition(c) {
+			continue
+		}
 		props, _ := res["Properties"].(map[string]any)
 		switch res["Type"] {
 		case "AWS::IAM::Role":
@@ -254,6 +271,10 @@ func TestTemplateGrantsWhatSetupGrants(t *testing.T) {
 			Options{DistributionIDs: []string{"E1AAA", "E2BBB"}, Bucket: "www.example.com", SlackWebhookParameter: "/edgeflush/slack-webhook", FunctionName: "site-flush"}},
 		{"deploy mode with verify", map[string]string{"DistributionIds": "E1AAA,E2BBB", "SiteBucket": "www.example.com", "Verify": "true"},
 			Options{DistributionIDs: []string{"E1AAA", "E2BBB"}, Bucket: "www.example.com", Verify: true}},
+		{"two tenants", map[string]string{"DistributionIds": "E1AAA", "DistributionTenantIds": "dt_2wjDZi3hD1ivOXf6rpZJ0HVZhB1,dt_abc"},
+			Options{DistributionIDs: []string{"E1AAA"}, TenantIDs: []string{"dt_2wjDZi3hD1ivOXf6rpZJ0HVZhB1", "dt_abc"}}},
+		{"tenants in deploy mode", map[string]string{"DistributionIds": "E1AAA", "DistributionTenantIds": "dt_abc", "SiteBucket": "www.example.com"},
+			Options{DistributionIDs: []string{"E1AAA"}, TenantIDs: []string{"dt_abc"}, Bucket: "www.example.com"}},
 		{"releases", map[string]string{"DistributionIds": "E1AAA", "SiteBucket": "www.example.com", "Releases": "true"},
 			Options{DistributionIDs: []string{"E1AAA"}, Bucket: "www.example.com", KvsARN: "GetAtt:ReleaseStore.Arn"}},
 	}
@@ -262,13 +283,16 @@ func TestTemplateGrantsWhatSetupGrants(t *testing.T) {
 		if tc.params["FunctionName"] == "" {
 			tc.params["FunctionName"] = "edgeflush"
 		}
+		if _, ok := tc.params["DistributionTenantIds"]; !ok {
+			tc.params["DistributionTenantIds"] = "" // as CloudFormation passes the default
+		}
 		sets = append(sets, tc.params)
 	}
 	tpls := renderTemplates(t, sets)
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			tpl := tpls[i]
-			all := map[string]string{"FunctionName": "edgeflush", "SiteBucket": "", "ArtifactBucket": "", "Verify": "false", "CrossAccountRoleArn": "",
+			all := map[string]string{"FunctionName": "edgeflush", "DistributionTenantIds": "", "SiteBucket": "", "ArtifactBucket": "", "Verify": "false", "CrossAccountRoleArn": "",
 				"SlackWebhookParameter": "", "PipelineName": "", "NotificationTargetArn": "", "NotificationTargetType": "AWSChatbotSlack", "Releases": "false"}
 			for k, v := range tc.params {
 				all[k] = v
@@ -287,8 +311,8 @@ func TestTemplateGrantsWhatSetupGrants(t *testing.T) {
 				}
 			}
 			getDist := "cloudfront:GetDistribution on arn:aws:cloudfront::123456789012:distribution/E1AAA"
-			if slices.Contains(got, getDist) != o.Verify {
-				t.Errorf("verify %v, but the template grants %q: %v", o.Verify, getDist, slices.Contains(got, getDist))
+			if slices.Contains(got, getDist) != (o.Verify || o.Bucket != "") {
+				t.Errorf("verify %v, deploy mode %v, but the template grants %q: %v", o.Verify, o.Bucket != "", getDist, slices.Contains(got, getDist))
 			}
 			if !slices.Equal(got, want) {
 				t.Errorf("template grants:\n  %s\nsetup grants:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))

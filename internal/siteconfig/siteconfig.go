@@ -16,7 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/bmatcuk/doublestar/v4"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // FileName is the configuration file looked up in the current directory when no
@@ -40,6 +40,9 @@ type Rule struct {
 	Gzip bool
 	// Metadata is user metadata (x-amz-meta-*), keys lower-cased as S3 stores them.
 	Metadata map[string]string
+	// fingerprinted restricts the rule to keys whose file name carries a content hash
+	// (see Fingerprinted); only the default rules use it.
+	fingerprinted bool
 }
 
 // Config is a parsed configuration file.
@@ -293,7 +296,7 @@ func (c *Config) Match(key string) (Rule, bool) {
 	}
 	key = strings.TrimPrefix(key, "/")
 	for _, r := range c.Rules {
-		if ok, _ := doublestar.Match(r.Match, key); ok {
+		if ok, _ := doublestar.Match(r.Match, key); ok && (!r.fingerprinted || Fingerprinted(key)) {
 			return r, true
 		}
 	}
@@ -306,6 +309,8 @@ func (c *Config) Match(key string) (Rule, bool) {
 //     deploy is visible at once;
 //   - build-tool asset folders whose file names carry a content hash (assets/, static/,
 //     _next/static/, _astro/, _app/immutable/, build/) are cached for a year, immutable;
+//   - so is any other file whose name carries a content hash (Fingerprinted): Hugo's
+//     css/styles.min.<sha256>.css and *_hu_<hash>.png, webpack's main.3f9a2b1c.js ...;
 //   - everything else (images, fonts, PDFs at stable names) is cached for an hour.
 func Default() *Config {
 	revalidate := map[string]string{"Cache-Control": "public, max-age=0, must-revalidate"}
@@ -316,6 +321,7 @@ func Default() *Config {
 			{Match: "**/*.{html,htm}", Headers: revalidate},
 			{Match: "**/{sitemap*.xml,robots.txt,*.webmanifest,manifest.json,sw.js,service-worker.js,feed.xml,rss.xml,atom.xml,index.xml}", Headers: revalidate},
 			{Match: "{assets,static,_next/static,_astro,_app/immutable,build}/**", Headers: immutable},
+			{Match: "**", Headers: immutable, fingerprinted: true},
 			{Match: "**", Headers: map[string]string{"Cache-Control": "public, max-age=3600"}},
 		},
 	}

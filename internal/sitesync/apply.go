@@ -46,7 +46,7 @@ func (p *Plan) Apply(ctx context.Context) (res Result, err error) {
 		writes.Add(1)
 	}
 
-	prog := newProgress(o.Progress, changes)
+	prog := newProgress(o.Progress, changes, o.VerboseProgress)
 	defer prog.finish()
 	up := &uploader{client: p.client, src: p.src, o: o,
 		mgr: manager.NewUploader(p.client, func(u *manager.Uploader) {

@@ -51,7 +51,7 @@ func TestDamagedManifestFallsBackToHeads(t *testing.T) {
 	if _, err := Sync(ctx, client, os.DirFS(dir), Options{Bucket: bucket}); err != nil {
 		t.Fatal(err)
 	}
-	_, body := getObject(t, client, bucket, manifestKey(""))
+	body := manifestBody(t, client, bucket, "")
 	if !strings.Contains(body, `"version":1`) || strings.Count(body, `"md5"`) != len(files) {
 		t.Fatalf("manifest after the first deploy: %s", body)
 	}
@@ -95,7 +95,7 @@ func TestManifestWithoutTempDir(t *testing.T) {
 	if _, err := Sync(ctx, client, os.DirFS(dir), Options{Bucket: bucket}); err != nil {
 		t.Fatal(err)
 	}
-	if _, body := getObject(t, client, bucket, manifestKey("")); !strings.HasPrefix(body, `{"version":1,"entries":{`) {
+	if body := manifestBody(t, client, bucket, ""); !strings.HasPrefix(body, `{"version":1,"entries":{`) {
 		t.Fatalf("manifest: %s", body)
 	}
 	rec.reset()

@@ -6,7 +6,7 @@
 //   - an object is unchanged when its content MD5 and its header set (Content-Type,
 //     Cache-Control, Content-Encoding, Content-Disposition, Content-Language, user
 //     metadata) match. ListObjectsV2 returns neither headers nor metadata, so the last
-//     deploy leaves a manifest (<prefix>.edgeflush/manifest.json) recording, per key, the
+//     deploy leaves a manifest (<prefix>.edgeflush/manifest.json, gzip-compressed) recording, per key, the
 //     ETag and LastModified it saw with the MD5 and header digest it wrote. A manifest
 //     entry is trusted only while the listing still shows that ETag and LastModified;
 //     otherwise (first deploy over an existing bucket, an object rewritten by another
@@ -106,10 +106,12 @@ type Options struct {
 	DryRun         bool
 	// Concurrency bounds parallel hashing, HEADs and uploads; 0 means DefaultConcurrency.
 	Concurrency int
-	// Progress receives a progress bar when it is a terminal, otherwise one line per
-	// write. Nil means no progress output.
-	Progress io.Writer
-	Logger   *slog.Logger
+	// Progress receives a progress bar when it is a terminal, otherwise a line every
+	// ProgressInterval or every tenth of the writes (one line per write with
+	// VerboseProgress). Nil means no progress output.
+	Progress        io.Writer
+	VerboseProgress bool
+	Logger          *slog.Logger
 
 	// Exclude lists paths or doublestar globs (relative to the tree root) of local files
 	// never uploaded; siteconfig.FileName at the root and ReservedDir folders are always excluded.

@@ -122,7 +122,7 @@ func (c *CloudFront) serveFunctions(w http.ResponseWriter, r *http.Request) bool
 	return false
 }
 
-func writeXML(w http.ResponseWriter, status int, etag string, body string) {
+func writeFnXML(w http.ResponseWriter, status int, etag string, body string) {
 	w.Header().Set("Content-Type", "text/xml")
 	if etag != "" {
 		w.Header().Set("ETag", etag)
@@ -237,13 +237,13 @@ func (c *CloudFront) functionOp(w http.ResponseWriter, r *http.Request, name, su
 		}
 		st.functions[in.Name] = f
 		w.Header().Set("Location", c.URL+"/2020-05-31/function/"+in.Name)
-		writeXML(w, http.StatusCreated, f.etag(), c.summary(f, "DEVELOPMENT"))
+		writeFnXML(w, http.StatusCreated, f.etag(), c.summary(f, "DEVELOPMENT"))
 	case sub == "/describe" && r.Method == http.MethodGet:
 		if stage == "LIVE" && f.liveCode == nil {
 			WriteCloudFrontError(w, http.StatusNotFound, "Sender", "NoSuchFunctionExists", "The function has no LIVE stage: publish it first.")
 			return
 		}
-		writeXML(w, http.StatusOK, f.etag(), c.summary(f, stage))
+		writeFnXML(w, http.StatusOK, f.etag(), c.summary(f, stage))
 	case sub == "" && r.Method == http.MethodGet: // GetFunction
 		code := f.code
 		if stage == "LIVE" {
@@ -258,7 +258,7 @@ func (c *CloudFront) functionOp(w http.ResponseWriter, r *http.Request, name, su
 		}
 		f.liveCode, f.liveKVS = append([]byte(nil), f.code...), append([]string(nil), f.kvsARNs...)
 		f.modified = time.Now()
-		writeXML(w, http.StatusOK, "", c.summary(f, "LIVE"))
+		writeFnXML(w, http.StatusOK, "", c.summary(f, "LIVE"))
 	case sub == "" && r.Method == http.MethodPut: // UpdateFunction
 		if !checkIfMatch(w, r, f.etag()) {
 			return
@@ -284,7 +284,7 @@ func (c *CloudFront) functionOp(w http.ResponseWriter, r *http.Request, name, su
 		}
 		f.version++
 		f.modified = time.Now()
-		writeXML(w, http.StatusOK, f.etag(), c.summary(f, "DEVELOPMENT"))
+		writeFnXML(w, http.StatusOK, f.etag(), c.summary(f, "DEVELOPMENT"))
 	case sub == "" && r.Method == http.MethodDelete:
 		if !checkIfMatch(w, r, f.etag()) {
 			return
@@ -375,14 +375,14 @@ func (c *CloudFront) storeOp(w http.ResponseWriter, r *http.Request, name string
 		s := &cfStore{name: in.Name, comment: in.Comment, id: id, arn: arn, version: 1, modified: time.Now()}
 		st.stores[in.Name] = s
 		w.Header().Set("Location", c.URL+"/2020-05-31/key-value-store/"+in.Name)
-		writeXML(w, http.StatusCreated, s.etag(), c.storeXML(s))
+		writeFnXML(w, http.StatusCreated, s.etag(), c.storeXML(s))
 	case name != "" && r.Method == http.MethodGet:
 		s := st.stores[name]
 		if s == nil {
 			WriteCloudFrontError(w, http.StatusNotFound, "Sender", "EntityNotFound", "The key value store does not exist.")
 			return
 		}
-		writeXML(w, http.StatusOK, s.etag(), c.storeXML(s))
+		writeFnXML(w, http.StatusOK, s.etag(), c.storeXML(s))
 	case name != "" && r.Method == http.MethodDelete:
 		s := st.stores[name]
 		if s == nil {
@@ -501,7 +501,7 @@ func (c *CloudFront) distributionOp(w http.ResponseWriter, r *http.Request, dist
 		st.assoc[dist] = as
 		st.set[dist] = true
 		st.distVers[dist]++
-		writeXML(w, http.StatusOK, c.distETag(dist), string(c.patchAssociations(rec.Body.Bytes(), dist)))
+		writeFnXML(w, http.StatusOK, c.distETag(dist), string(c.patchAssociations(rec.Body.Bytes(), dist)))
 		return
 	}
 	rec := httptest.NewRecorder()
@@ -518,5 +518,5 @@ func (c *CloudFront) distributionOp(w http.ResponseWriter, r *http.Request, dist
 	if st.set[dist] {
 		body = c.patchAssociations(body, dist)
 	}
-	writeXML(w, http.StatusOK, c.distETag(dist), string(body))
+	writeFnXML(w, http.StatusOK, c.distETag(dist), string(body))
 }

@@ -149,6 +149,8 @@ type CloudFront struct {
 	// configs holds the DistributionConfig each distribution was created with, as
 	// sent: moto's answers drop function associations and S3OriginConfig (see distConfig).
 	configs map[string][]byte
+	// tenants are the distribution tenants made with CreateTenant (see tenant.go).
+	tenants map[string]*proxyTenant
 
 	fn functionsState // CloudFront Functions, KeyValueStores, associations (cffunctions.go)
 }
@@ -317,6 +319,9 @@ var (
 )
 
 func classify(r *http.Request) (op Op, dist, id string) {
+	if op, dist, id, ok := classifyTenant(r); ok {
+		return op, dist, id
+	}
 	m := invPathRE.FindStringSubmatch(r.URL.Path)
 	switch {
 	case m == nil && strings.HasPrefix(r.URL.Path, cloudfrontP):
@@ -356,6 +361,10 @@ func (c *CloudFront) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *CloudFront) dispatch(w http.ResponseWriter, r *http.Request, op Op, dist, id string) {
+	if tenant, ok := strings.CutPrefix(dist, TenantKeyPrefix); ok {
+		c.serveTenant(w, r, op, tenant, id)
+		return
+	}
 	switch op {
 	case OpCreateInvalidation:
 		c.create(w, r, dist)
@@ -522,7 +531,9 @@ type invalidationBatch struct {
 	CallerReference string `xml:"CallerReference"`
 }
 
-func isWildcard(p string) bool { return strings.HasSuffix(p, "*") }
+// isWildcard tells what counts against the wildcard in-progress limit: wildcard paths
+// and (edgeflush's reading, see tags.go) cache tag items.
+func isWildcard(p string) bool { return strings.HasSuffix(p, "*") || strings.HasPrefix(p, "#") }
 
 func sameBatch(a, b []string) bool {
 	a, b = slices.Clone(a), slices.Clone(b)
@@ -531,40 +542,52 @@ func sameBatch(a, b []string) bool {
 	return slices.Equal(a, b)
 }
 
-func (c *CloudFront) create(w http.ResponseWriter, r *http.Request, dist string) {
+// readBatch reads and checks an InvalidationBatch as CloudFront does; on a bad batch
+// it has answered and returns ok=false.
+func readBatch(w http.ResponseWriter, r *http.Request) (batch invalidationBatch, body []byte, ok bool) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		WriteCloudFrontError(w, http.StatusBadRequest, "Sender", "MalformedInput", "cannot read request body")
-		return
+		return batch, nil, false
 	}
-	var batch invalidationBatch
 	if err := xml.Unmarshal(body, &batch); err != nil {
 		WriteCloudFrontError(w, http.StatusBadRequest, "Sender", "MalformedXML", "The XML document you provided was not well-formed.")
-		return
+		return batch, nil, false
 	}
 	if batch.Paths.Quantity != len(batch.Paths.Items) {
 		WriteCloudFrontError(w, http.StatusBadRequest, "Sender", "InconsistentQuantities", "The value of Quantity and the size of Items don't match.")
-		return
+		return batch, nil, false
 	}
 	if batch.CallerReference == "" || len(batch.Paths.Items) == 0 {
 		WriteCloudFrontError(w, http.StatusBadRequest, "Sender", "InvalidArgument", "An invalidation batch needs a CallerReference and at least one path.")
-		return
+		return batch, nil, false
 	}
 	for _, p := range batch.Paths.Items {
+		if strings.HasPrefix(p, "#") {
+			// A cache tag item (tags.go): 1-256 visible ASCII characters, no comma, no wildcard.
+			if !validTag(p[1:]) {
+				WriteCloudFrontError(w, http.StatusBadRequest, "Sender", "InvalidArgument", MsgInvalidTag)
+				return batch, nil, false
+			}
+			continue
+		}
 		if !strings.HasPrefix(p, "/") || len(p) > 4000 || strings.Contains(strings.TrimSuffix(p, "*"), "*") {
 			WriteCloudFrontError(w, http.StatusBadRequest, "Sender", "InvalidArgument", "Your request contains one or more invalid invalidation paths.")
-			return
+			return batch, nil, false
 		}
 	}
+	return batch, body, true
+}
 
-	c.createMu.Lock()
-	defer c.createMu.Unlock()
-
-	now := time.Now()
+// admit applies caller-reference deduplication and the in-progress limits of key (a
+// distribution id or TenantKeyPrefix+tenant id) to batch. It returns done=true when it
+// has answered (the existing invalidation, or an error); otherwise the CompleteAfter to
+// give the new invalidation. c.createMu must be held.
+func (c *CloudFront) admit(w http.ResponseWriter, key, location string, batch invalidationBatch, now time.Time) (after time.Duration, done bool) {
 	c.mu.Lock()
 	var files, wildcards int
 	var existing *ProxyInvalidation
-	for _, p := range c.invs[dist] {
+	for _, p := range c.invs[key] {
 		if p.CallerReference == batch.CallerReference {
 			existing = p
 		}
@@ -583,16 +606,16 @@ func (c *CloudFront) create(w http.ResponseWriter, r *http.Request, dist string)
 		if !sameBatch(existing.Paths, batch.Paths.Items) {
 			c.mu.Unlock()
 			WriteCloudFrontError(w, http.StatusBadRequest, "Sender", "InvalidArgument", MsgCallerReferenceReused)
-			return
+			return 0, true
 		}
 		existing.Requests++
 		resp := renderInvalidation(existing, now)
 		c.mu.Unlock()
-		w.Header().Set("Location", c.URL+"/2020-05-31/distribution/"+dist+"/invalidation/"+existing.ID)
+		w.Header().Set("Location", location+"/"+existing.ID)
 		w.Header().Set("Content-Type", "text/xml")
 		w.WriteHeader(http.StatusCreated)
 		_, _ = w.Write(resp)
-		return
+		return 0, true
 	}
 	for _, path := range batch.Paths.Items {
 		if isWildcard(path) {
@@ -605,6 +628,23 @@ func (c *CloudFront) create(w http.ResponseWriter, r *http.Request, dist string)
 	c.mu.Unlock()
 	if files > maxFiles || wildcards > maxWild {
 		WriteCloudFrontError(w, http.StatusBadRequest, "Sender", "TooManyInvalidationsInProgress", MsgTooManyInvalidations)
+		return 0, true
+	}
+	return after, false
+}
+
+func (c *CloudFront) create(w http.ResponseWriter, r *http.Request, dist string) {
+	batch, body, ok := readBatch(w, r)
+	if !ok {
+		return
+	}
+
+	c.createMu.Lock()
+	defer c.createMu.Unlock()
+
+	now := time.Now()
+	after, done := c.admit(w, dist, c.URL+"/2020-05-31/distribution/"+dist+"/invalidation", batch, now)
+	if done {
 		return
 	}
 

@@ -26,6 +26,9 @@ type DistributionSpec struct {
 	// ViewerRequestFunction associates a viewer-request CloudFront function with the
 	// default behavior (the usual "/dir/ -> /dir/index.html" rewrite).
 	ViewerRequestFunction bool
+	// CacheTagHeader sets CacheTagConfig.HeaderName (e.g. "x-amz-meta-cache-tag"); ""
+	// for none. Create through the realism proxy to read it back (moto drops it).
+	CacheTagHeader string
 }
 
 // DistributionOrigin is one origin of a DistributionSpec.
@@ -115,6 +118,9 @@ func NewDistributionWith(ctx context.Context, endpoint string, spec Distribution
 	}
 	if spec.DefaultRootObject != "" {
 		dc.DefaultRootObject = aws.String(spec.DefaultRootObject)
+	}
+	if spec.CacheTagHeader != "" {
+		dc.CacheTagConfig = &types.CacheTagConfig{HeaderName: aws.String(spec.CacheTagHeader)}
 	}
 	if len(spec.Behaviors) > 0 {
 		var items []types.CacheBehavior

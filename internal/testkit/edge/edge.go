@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -90,6 +91,13 @@ type Options struct {
 	// DefaultRootObject is served for "/", default "index.html"; "-" for none.
 	DefaultRootObject string
 	Pretty            PrettyURLs
+	// CacheTagHeader is the distribution's CacheTagConfig.HeaderName (e.g.
+	// "x-amz-meta-cache-tag", S3 object metadata "cache-tag"); "" for none. With it, the
+	// edge keeps the tags the origin's answer names (comma-separated, trimmed, compared
+	// ignoring case, at most 50) with the cached copy, and an invalidation item "#tag"
+	// drops every copy carrying the tag. Without it, tag items drop nothing (CloudFront
+	// ignores the header on a distribution without CacheTagConfig).
+	CacheTagHeader string
 	// Function, when set, runs a CloudFront Function's source (NewFunction) for the
 	// viewer-request event of every GET/HEAD (its URI is the cache key and the origin
 	// URI, then the default root object and Pretty apply to it as usual) and for the
@@ -289,19 +297,40 @@ func DropAt(inv Invalidation, loc, n int) time.Time {
 
 // dropped reports whether an entry cached under key at location loc since stored has
 // been removed by an invalidation by now.
-func (e *Edge) dropped(invs []Invalidation, loc int, key string, stored, now time.Time) bool {
+func (e *Edge) dropped(invs []Invalidation, loc int, key string, tags []string, stored, now time.Time) bool {
 	for _, inv := range invs {
 		at := DropAt(inv, loc, len(e.locs))
 		if now.Before(at) || !stored.Before(at) {
 			continue
 		}
 		for _, p := range inv.Paths {
+			if tag, ok := strings.CutPrefix(p, "#"); ok {
+				if slices.Contains(tags, strings.ToLower(tag)) {
+					return true
+				}
+				continue
+			}
 			if matches(p, key) {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// tags returns the cache tags stored with a copy (lower-case), none without
+// CacheTagHeader.
+func (e *Edge) tags(en *entry) []string {
+	if e.o.CacheTagHeader == "" {
+		return nil
+	}
+	var out []string
+	for _, t := range strings.Split(en.header.Get(e.o.CacheTagHeader), ",") {
+		if t = strings.ToLower(strings.TrimSpace(t)); t != "" && len(out) < 50 {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // target is where a request goes: the cache key and the URI the origin is asked for.
@@ -380,7 +409,7 @@ func (e *Edge) serve(w http.ResponseWriter, r *http.Request) {
 	l := e.locs[loc]
 	l.mu.Lock()
 	ent := l.entries[tg.key]
-	if ent != nil && e.dropped(invs, loc, tg.key, ent.stored, now) {
+	if ent != nil && e.dropped(invs, loc, tg.key, e.tags(ent), ent.stored, now) {
 		delete(l.entries, tg.key)
 		ent = nil
 	}

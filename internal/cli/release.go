@@ -84,6 +84,9 @@ func (a *app) runReleaseDeploy(ctx context.Context, dir string, o *deployOptions
 	if o.noDelete {
 		return usageErrorf("--no-delete has no meaning with --release: each release holds exactly DIR")
 	}
+	if len(o.tenants) > 0 {
+		return usageErrorf("--tenant is not available with --release yet: the release function serves one distribution's default cache behavior")
+	}
 	if o.verify {
 		return usageErrorf("--verify checks invalidated URLs; a release needs no invalidation (its id is in every cache key): drop --verify")
 	}

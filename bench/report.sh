@@ -16,6 +16,7 @@ if [ "${1:-}" = "--run" ]; then
 	bench/planner/run.sh
 	bench/deploy/run.sh
 	go run ./bench/edge -out bench/edge/RESULTS.md
+	go run ./bench/releases -out bench/releases/RESULTS.md
 	bench/fuzz/run.sh
 fi
 
@@ -48,6 +49,7 @@ the AWS Lambda Runtime Interface Emulator.
 | [Planner](#planner-collateral-against--and-the-s3deploy-rule-on-real-sites) | invalidation collateral on four real sites against `/*` and s3deploy's rule; planning time and memory at 100,000 keys | never above the rule; < 2 s and < 150 MB |
 | [Deploy](#deploy-against-aws-s3-sync) | `edgeflush deploy` against `aws s3 sync`, with and without 20 ms added latency; memory at 2,000 and 20,000 files | rebuild under a tenth of `aws s3 sync`'s time, flat memory |
 | [Edge](#edge-what-visitors-get-during-and-after-a-deploy) | broken, stale and mixed loads of visitors at the edge during and after deploys v1 → v2 → v3 by the seed flow, `aws s3 sync --delete` + `/*` and `edgeflush deploy --wait`; time until every edge location serves the new version; objects written, invalidation paths | nothing stale after success, nothing broken |
+| [Releases](#releases-atomic-switch-and-rollback-under-load) | releases v1 → v2 → v3 and a rollback under visitors through the edge emulator running the release function: switch and rollback time, objects uploaded and copied, cost per release beside the invalidation flow | 0 mixed, 0 broken, 0 stale once every location has the switch |
 | [Fuzzing](#fuzzing) | executions and findings of each fuzz target | no open finding |
 HEAD
 	section "Invocation: cold and warm against Python + boto3, completion to result" \
@@ -59,6 +61,8 @@ HEAD
 	section "Deploy against aws s3 sync" "bench/deploy/run.sh" bench/deploy/RESULTS.md
 	section "Edge: what visitors get during and after a deploy" \
 		"go run ./bench/edge -out bench/edge/RESULTS.md" bench/edge/RESULTS.md
+	section "Releases: atomic switch and rollback under load" \
+		"go run ./bench/releases -out bench/releases/RESULTS.md" bench/releases/RESULTS.md
 	section "Fuzzing" "bench/fuzz/run.sh" bench/fuzz/RESULTS.md
 	# The findings are written by hand (what was found, why, and the fix), so they follow
 	# the generated table as they are.

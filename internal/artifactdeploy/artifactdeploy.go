@@ -28,11 +28,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	edgefn "github.com/edgeflush/edgeflush/deploy/edge"
 	"github.com/edgeflush/edgeflush/internal/awsconf"
 	"github.com/edgeflush/edgeflush/internal/codepipeline"
 	"github.com/edgeflush/edgeflush/internal/invalidation"
 	"github.com/edgeflush/edgeflush/internal/invalidation/budget"
 	"github.com/edgeflush/edgeflush/internal/planner"
+	"github.com/edgeflush/edgeflush/internal/release"
 	"github.com/edgeflush/edgeflush/internal/siteconfig"
 	"github.com/edgeflush/edgeflush/internal/siteplan"
 	"github.com/edgeflush/edgeflush/internal/sitesync"
@@ -110,6 +112,9 @@ func (d *Deployer) Deploy(ctx context.Context, req codepipeline.DeployRequest) (
 		}
 	}
 	client := awsconf.NewS3(siteCfg)
+	if p.Release {
+		return d.deployRelease(ctx, log, client, awsconf.NewKeyValueStore(siteCfg), zr, cfg, exclude, req)
+	}
 	res, err := sitesync.Sync(ctx, client, zr, sitesync.Options{
 		CacheTagMetadata:   tagMeta,
 		Bucket:             p.Bucket,
@@ -162,6 +167,45 @@ func (d *Deployer) Deploy(ctx context.Context, req codepipeline.DeployRequest) (
 		slog.Int("paths", len(plan.Paths)), slog.Int("wildcards", plan.Wildcards), slog.Int("collateral", plan.Collateral),
 		slog.Int("max_wildcards", rep.MaxWildcards), slog.Bool("capped_by_in_progress", rep.Capped()))
 	return out, nil
+}
+
+// deployRelease is release mode: the artifact becomes a release named after the job, made
+// current in one KeyValueStore write; nothing is invalidated. A redelivered job finds its
+// release already built and only makes sure it is current.
+func (d *Deployer) deployRelease(ctx context.Context, log *slog.Logger, s3c release.S3API, kc release.KVSAPI, src fs.FS,
+	cfg *siteconfig.Config, exclude []string, req codepipeline.DeployRequest) (codepipeline.DeployResult, error) {
+	p := req.Params
+	ro := release.Options{Bucket: p.Bucket, Prefix: p.Prefix, KvsARN: p.KvsARN, Config: cfg, Exclude: exclude,
+		MaxDeletes: p.MaxDeletes, MaxDeletesName: "MaxDeletes", Concurrency: d.Concurrency, Logger: log, ID: "job-" + req.JobID}
+	if !edgefn.ValidID(ro.ID) {
+		ro.ID = "" // a job id no release id can carry: a generated id (a redelivery then builds it again)
+	}
+	if ro.ID != "" {
+		rs, err := release.List(ctx, s3c, kc, ro)
+		if err != nil {
+			return codepipeline.DeployResult{}, err
+		}
+		for _, r := range rs {
+			if r.ID == ro.ID {
+				if _, _, _, err := release.Rollback(ctx, s3c, kc, ro.ID, ro); err != nil {
+					return codepipeline.DeployResult{}, fmt.Errorf("make the redelivered job's release %s current: %w", ro.ID, err)
+				}
+				log.Info("release current (redelivered job)", slog.String("release", ro.ID))
+				return codepipeline.DeployResult{}, nil
+			}
+		}
+	}
+	res, err := release.Deploy(ctx, s3c, kc, src, ro)
+	var guard *sitesync.DeleteGuardError
+	if errors.As(err, &guard) {
+		return codepipeline.DeployResult{}, &codepipeline.ConfigError{Key: "MaxDeletes", Message: guard.Error()}
+	}
+	if err != nil {
+		return codepipeline.DeployResult{Uploaded: len(res.Uploaded)}, err
+	}
+	log.Info("release current", slog.String("release", res.Release.ID), slog.String("previous", res.Previous),
+		slog.Int("uploaded", len(res.Uploaded)), slog.Int("copied", len(res.Copied)), slog.Int("pruned", len(res.Pruned)))
+	return codepipeline.DeployResult{Uploaded: len(res.Uploaded)}, nil
 }
 
 // plan plans the invalidation within the wildcard (and exact) paths free on every

@@ -7,6 +7,7 @@ package awsconf
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"time"
 
@@ -14,8 +15,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/cloudfrontkeyvaluestore"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	smithyendpoints "github.com/aws/smithy-go/endpoints"
 )
 
 // DefaultRegion is used when neither the environment nor a profile names one.
@@ -94,4 +97,37 @@ func NewS3(cfg aws.Config, optFns ...func(*s3.Options)) *s3.Client {
 			o.UsePathStyle = true
 		}
 	}}, optFns...)...)
+}
+
+// NewKeyValueStore returns a CloudFront KeyValueStore client (SigV4A-signed, as the
+// service requires). The SDK's endpoint rule puts the store's account id in front of the
+// host ({account}.cloudfront-kvs.global.api.aws); a custom endpoint (the
+// AWS_ENDPOINT_URL_CLOUDFRONT_KEYVALUESTORE variable, a VPC endpoint, a local stand-in)
+// is used as given instead, since a host such as 123456789012.127.0.0.1 resolves nowhere.
+func NewKeyValueStore(cfg aws.Config, optFns ...func(*cloudfrontkeyvaluestore.Options)) *cloudfrontkeyvaluestore.Client {
+	return cloudfrontkeyvaluestore.NewFromConfig(cfg, append([]func(*cloudfrontkeyvaluestore.Options){func(o *cloudfrontkeyvaluestore.Options) {
+		if o.BaseEndpoint != nil {
+			o.EndpointResolverV2 = asGivenEndpoint{base: *o.BaseEndpoint, next: cloudfrontkeyvaluestore.NewDefaultEndpointResolverV2()}
+		}
+	}}, optFns...)...)
+}
+
+type asGivenEndpoint struct {
+	base string
+	next cloudfrontkeyvaluestore.EndpointResolverV2
+}
+
+// ResolveEndpoint keeps the default rule's signing properties (SigV4A, service name) and
+// replaces its URI with the configured endpoint.
+func (a asGivenEndpoint) ResolveEndpoint(ctx context.Context, p cloudfrontkeyvaluestore.EndpointParameters) (smithyendpoints.Endpoint, error) {
+	ep, err := a.next.ResolveEndpoint(ctx, p)
+	if err != nil {
+		return ep, err
+	}
+	u, err := url.Parse(a.base)
+	if err != nil {
+		return ep, fmt.Errorf("KeyValueStore endpoint %q: %w", a.base, err)
+	}
+	ep.URI = *u
+	return ep, nil
 }

@@ -64,6 +64,9 @@ type deployOptions struct {
 	urlPrefix      string // --url-prefix (urlmap.go)
 	verify         bool   // --verify: check the changed URLs at the edge after --wait (verify.go)
 	baseURL        string // --base-url for --verify
+	// release: deploy as a release (release.go).
+	release bool
+	rel     releaseFlags
 }
 
 func newDeployCmd(a *app) *cobra.Command {
@@ -122,6 +125,8 @@ anything is written. Nothing is invalidated when nothing changed.`,
 	_ = f.MarkHidden("debug")
 	f.StringVar(&o.memProfile, "memprofile", "", "write a heap profile, taken when the live heap peaked, to this file (for bench/deploy)")
 	_ = f.MarkHidden("memprofile")
+	f.BoolVar(&o.release, "release", false, "deploy as a new release under <prefix>_releases/ and switch to it in one KeyValueStore write (docs/releases.md)")
+	addReleaseFlags(f, &o.rel)
 	_ = f.MarkHidden("multipart-threshold")
 	_ = f.MarkHidden("part-size")
 	return cmd
@@ -184,6 +189,9 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 	info, err := os.Stat(dir)
 	if err != nil || !info.IsDir() {
 		return usageErrorf("%s is not a directory", dir)
+	}
+	if o.release {
+		return a.runReleaseDeploy(ctx, dir, o)
 	}
 	if err := a.checkDeploySites(ctx, o); err != nil {
 		return err

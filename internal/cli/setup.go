@@ -28,6 +28,7 @@ type setupFlags struct {
 	distributions, tenants               []string
 	bucket, prefix, inputArtifact, slack string
 	dryRun, verify                       bool
+	release                              releaseSetupFlags // release.go
 }
 
 func newSetupCmd(a *app) *cobra.Command {
@@ -81,10 +82,18 @@ CloudFront and S3 calls; setup itself always works with your own credentials.`,
 	fl.StringVar(&f.slack, "slack-webhook-parameter", "", "SSM SecureString parameter holding a Slack webhook URL (e.g. /edgeflush/slack-webhook)")
 	fl.BoolVar(&f.verify, "verify", false, `deploy mode: the action checks the changed URLs at the edge before it succeeds ("Verify": true; grants cloudfront:GetDistribution)`)
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print the changes, make none")
+	addReleaseSetupFlags(fl, &f.release)
 	return cmd
 }
 
 func (a *app) runSetup(ctx context.Context, f *setupFlags) error {
+	if f.release.on {
+		kvsARN, err := a.runReleaseSetup(ctx, f.distributions, f.release, f.dryRun)
+		if err != nil || f.pipeline == "" {
+			return err
+		}
+		f.release.kvsARN = kvsARN
+	}
 	if f.pipeline == "" {
 		return usageErrorf("--pipeline is required")
 	}
@@ -115,7 +124,7 @@ func (a *app) runSetup(ctx context.Context, f *setupFlags) error {
 		FunctionName: f.functionName, RoleName: f.roleName, Zip: zip, Architecture: f.arch,
 		Timeout: int32(f.functionTimeout), MemorySize: int32(f.memory),
 		Bucket: f.bucket, Prefix: f.prefix, InputArtifact: f.inputArtifact, Verify: f.verify,
-		RoleARN: a.roleARN, ExternalID: a.externalID, SlackWebhookParameter: f.slack,
+		RoleARN: a.roleARN, ExternalID: a.externalID, SlackWebhookParameter: f.slack, KvsARN: f.release.kvsARN,
 		Region: region,
 	}
 	plan, err := setup.PlanSetup(ctx, clients, o)
@@ -129,6 +138,8 @@ func (a *app) runSetup(ctx context.Context, f *setupFlags) error {
 type teardownFlags struct {
 	pipeline, functionName, roleName string
 	dryRun                           bool
+	release                          releaseSetupFlags
+	distributions                    []string
 }
 
 func newTeardownCmd(a *app) *cobra.Command {
@@ -152,10 +163,17 @@ alone and reported. Safe to rerun after a partial failure.`,
 	fl.StringVar(&f.functionName, "function-name", setup.DefaultFunctionName, "Lambda function name")
 	fl.StringVar(&f.roleName, "role-name", "", "IAM role name (default <function-name>-role)")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print the changes, make none")
+	fl.StringSliceVar(&f.distributions, "distribution", nil, "with --release: the distribution setup --release installed on")
+	addReleaseSetupFlags(fl, &f.release)
 	return cmd
 }
 
 func (a *app) runTeardown(ctx context.Context, f *teardownFlags) error {
+	if f.release.on {
+		if err := a.runReleaseTeardown(ctx, f.distributions, f.release, f.dryRun); err != nil || f.pipeline == "" {
+			return err
+		}
+	}
 	if f.pipeline == "" {
 		return usageErrorf("--pipeline is required")
 	}

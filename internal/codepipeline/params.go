@@ -49,6 +49,10 @@ type Params struct {
 	// URLPrefix ("UrlPrefix", deploy mode) overrides the URLs read from the
 	// distributions' configuration (urlprefix.go).
 	URLPrefix string
+	// Release deploys the artifact as a release and switches the KeyValueStore KvsARN to
+	// it instead of invalidating (internal/release, issue 12).
+	Release bool
+	KvsARN  string
 
 	// Verify (deploy mode, with Wait): once the invalidations are Completed, ask each
 	// distribution for the changed URLs and fail the job naming any stale one.
@@ -120,6 +124,8 @@ var keys = map[string]string{
 	"Config":                `"Config": ".edgeflush.yaml"`,
 	"MaxDeletes":            `"MaxDeletes": 100`,
 	"MaxPaths":              `"MaxPaths": 15`,
+	"Release":               `"Release": true`,
+	"KvsArn":                `"KvsArn": "arn:aws:cloudfront::123456789012:key-value-store/a1b2c3d4-5678-90ab-cdef-EXAMPLE11111"`,
 	"SlackWebhookUrl":       `"SlackWebhookUrl": "https://hooks.slack.com/services/..."`,
 	"SlackWebhookParameter": `"SlackWebhookParameter": "/edgeflush/slack-webhook"`,
 	"RoleArn":               `"RoleArn": "arn:aws:iam::123456789012:role/edgeflush-invalidator"`,
@@ -191,6 +197,10 @@ func ParseParams(s string) (Params, error) {
 			err = decodeInt(k, v, &p.MaxDeletes)
 		case "MaxPaths":
 			err = decodeInt(k, v, &p.MaxPaths)
+		case "Release":
+			err = decodeBool(k, v, &p.Release)
+		case "KvsArn":
+			err = decodeString(k, v, &p.KvsARN)
 		case "SlackWebhookUrl":
 			err = decodeString(k, v, &p.SlackWebhookURL)
 		case "SlackWebhookParameter":
@@ -482,11 +492,17 @@ func (p *Params) validateRest(raw map[string]json.RawMessage) error {
 			return &ConfigError{Key: "Paths", Message: "cannot be combined with Bucket: in deploy mode edgeflush invalidates exactly what the deploy changed; remove Paths (or remove Bucket to invalidate fixed paths)"}
 		}
 	} else {
-		for _, k := range []string{"Prefix", "Config", "MaxDeletes", "MaxPaths"} {
+		for _, k := range []string{"Prefix", "Config", "MaxDeletes", "MaxPaths", "Release", "KvsArn"} {
 			if _, set := raw[k]; set {
 				return &ConfigError{Key: k, Message: "only applies in deploy mode; add " + keys["Bucket"] + " or remove " + k}
 			}
 		}
+	}
+	if p.Release && !strings.HasPrefix(p.KvsARN, "arn:") {
+		return &ConfigError{Key: "KvsArn", Message: "Release needs the KeyValueStore `edgeflush setup --release` printed; write " + keys["KvsArn"]}
+	}
+	if _, set := raw["KvsArn"]; set && !p.Release {
+		return &ConfigError{Key: "KvsArn", Message: "only applies with Release; add " + keys["Release"] + " or remove KvsArn"}
 	}
 	if p.MaxDeletes < 0 {
 		return &ConfigError{Key: "MaxDeletes", Message: "must be 0 or more; write " + keys["MaxDeletes"]}

@@ -128,7 +128,7 @@ func TestBuildspecDeploys(t *testing.T) {
 	}
 	project := map[string]string{
 		"EDGEFLUSH_BUCKET": bucket, "EDGEFLUSH_DISTRIBUTION": dist, "SITE_DIR": "site",
-		"EDGEFLUSH_RELEASE": testVersion, "EDGEFLUSH_RELEASE_URL": rel.url, "EDGEFLUSH_BIN_DIR": bin,
+		"EDGEFLUSH_INSTALL_RELEASE": testVersion, "EDGEFLUSH_RELEASE_URL": rel.url, "EDGEFLUSH_BIN_DIR": bin,
 		"BUILD_COMMAND": "echo built > site/built.txt",
 	}
 	log, err := build(project)

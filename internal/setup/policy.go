@@ -104,6 +104,14 @@ func rolePolicy(acct account, o *Options) policyDocument {
 				statement{Sid: "SiteBucketObjects", Effect: "Allow", Action: []string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}, Resource: []string{fmt.Sprintf("arn:%s:s3:::%s/*", p, o.Bucket)}},
 			)
 		}
+		if o.KvsARN != "" {
+			// Release mode: read the store's ETag and the current release, write the
+			// switch; nothing else of the store, no other store. (Cross-account, the
+			// other account's role needs these, as it needs the S3 rights.)
+			st = append(st, statement{Sid: "ReleaseSwitch", Effect: "Allow",
+				Action:   []string{"cloudfront-keyvaluestore:DescribeKeyValueStore", "cloudfront-keyvaluestore:GetKey", "cloudfront-keyvaluestore:PutKey"},
+				Resource: []string{o.KvsARN}})
+		}
 	}
 	if o.SlackWebhookParameter != "" {
 		st = append(st, statement{

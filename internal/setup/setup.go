@@ -113,6 +113,10 @@ type Options struct {
 	// calls. The policy then grants sts:AssumeRole on it instead of CloudFront rights,
 	// since the distributions live in the other account.
 	RoleARN, ExternalID string
+	// KvsARN turns on release mode (needs Bucket): the action deploys releases and
+	// switches this KeyValueStore (`setup --release` creates it); the policy grants the
+	// three KeyValueStore calls on it.
+	KvsARN string
 	// SlackWebhookParameter is an SSM SecureString name holding a Slack webhook URL.
 	SlackWebhookParameter string
 
@@ -201,6 +205,9 @@ func (o *Options) normalize() error {
 		return optionErrorf("no distribution: pass --distribution ID (repeatable) or --tenant ID")
 	}
 	o.DistributionIDs, o.TenantIDs = ids, tenants
+	if o.KvsARN != "" && o.Bucket == "" {
+		return optionErrorf("--release with --pipeline needs --bucket: the action deploys the releases into it")
+	}
 	if o.AfterStage == "" {
 		o.AfterStage = DefaultAfterStage
 	}

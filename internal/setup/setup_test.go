@@ -751,3 +751,46 @@ func TestSetupWaitsForLambdaStates(t *testing.T) {
 		t.Errorf("function = %+v", fn.Configuration)
 	}
 }
+
+func TestSetupReleaseMode(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	const kvsARN = "arn:aws:cloudfront::123456789012:key-value-store/a1b2c3d4-5678-90ab-cdef-000000000001"
+	if _, err := PlanSetup(ctx, e.clients, fastOptions(Options{DistributionIDs: []string{"E1AAA"}, KvsARN: kvsARN})); err == nil || !strings.Contains(err.Error(), "--bucket") {
+		t.Fatalf("release mode without a bucket: %v", err)
+	}
+	o := Options{DistributionIDs: []string{"E1AAA"}, Zip: zipV1, Bucket: "www", KvsARN: kvsARN}
+	if err := mustPlan(t, e, o).Apply(ctx); err != nil {
+		t.Fatal(err)
+	}
+	params, err := edgecp.ParseParams(e.pipeline(t, "site").Stages[2].Actions[0].Configuration["UserParameters"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !params.Release || params.KvsARN != kvsARN {
+		t.Errorf("params = %+v, want Release with the store", params)
+	}
+	pol, err := e.iam.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String("edgeflush-role"), PolicyName: aws.String(PolicyName)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := decoded(t, pol.PolicyDocument)
+	for _, want := range []string{`"cloudfront-keyvaluestore:PutKey"`, `"cloudfront-keyvaluestore:GetKey"`, `"cloudfront-keyvaluestore:DescribeKeyValueStore"`, kvsARN} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("policy lacks %s:\n%s", want, doc)
+		}
+	}
+	if strings.Contains(doc, "cloudfront-keyvaluestore:*") || strings.Contains(doc, "key-value-store/*") {
+		t.Errorf("the KeyValueStore rights are wider than the one store and three calls:\n%s", doc)
+	}
+	// Turning releases off drops the keys and the rights.
+	o.KvsARN = ""
+	if err := mustPlan(t, e, o).Apply(ctx); err != nil {
+		t.Fatal(err)
+	}
+	params, _ = edgecp.ParseParams(e.pipeline(t, "site").Stages[2].Actions[0].Configuration["UserParameters"])
+	pol, _ = e.iam.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String("edgeflush-role"), PolicyName: aws.String(PolicyName)})
+	if params.Release || strings.Contains(decoded(t, pol.PolicyDocument), "keyvaluestore") {
+		t.Errorf("release mode kept after it was turned off: %+v", params)
+	}
+}

@@ -211,6 +211,11 @@ func userParameters(existing string, o *Options) (string, error) {
 	setOrDelete("RoleArn", o.RoleARN)
 	setOrDelete("ExternalId", o.ExternalID)
 	setOrDelete("SlackWebhookParameter", o.SlackWebhookParameter)
+	setOrDelete("KvsArn", o.KvsARN)
+	delete(m, "Release")
+	if o.KvsARN != "" {
+		set("Release", true)
+	}
 	if o.Verify {
 		set("Verify", true)
 	} else {

@@ -145,6 +145,9 @@ func (e *evaluator) eval(v any) any {
 						}
 					}
 					return true
+				case "Fn::GetAtt":
+					// Stands for the attribute of a resource of the same template.
+					return "GetAtt:" + strings.Join(asList(arg), ".")
 				case "Fn::Join":
 					a := arg.([]any)
 					var parts []string
@@ -272,6 +275,8 @@ func TestTemplateGrantsWhatSetupGrants(t *testing.T) {
 			Options{DistributionIDs: []string{"E1AAA"}, TenantIDs: []string{"dt_2wjDZi3hD1ivOXf6rpZJ0HVZhB1", "dt_abc"}}},
 		{"tenants in deploy mode", map[string]string{"DistributionIds": "E1AAA", "DistributionTenantIds": "dt_abc", "SiteBucket": "www.example.com"},
 			Options{DistributionIDs: []string{"E1AAA"}, TenantIDs: []string{"dt_abc"}, Bucket: "www.example.com"}},
+		{"releases", map[string]string{"DistributionIds": "E1AAA", "SiteBucket": "www.example.com", "Releases": "true"},
+			Options{DistributionIDs: []string{"E1AAA"}, Bucket: "www.example.com", KvsARN: "GetAtt:ReleaseStore.Arn"}},
 	}
 	var sets []map[string]string
 	for _, tc := range cases {
@@ -288,7 +293,7 @@ func TestTemplateGrantsWhatSetupGrants(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tpl := tpls[i]
 			all := map[string]string{"FunctionName": "edgeflush", "DistributionTenantIds": "", "SiteBucket": "", "ArtifactBucket": "", "Verify": "false", "CrossAccountRoleArn": "",
-				"SlackWebhookParameter": "", "PipelineName": "", "NotificationTargetArn": "", "NotificationTargetType": "AWSChatbotSlack"}
+				"SlackWebhookParameter": "", "PipelineName": "", "NotificationTargetArn": "", "NotificationTargetType": "AWSChatbotSlack", "Releases": "false"}
 			for k, v := range tc.params {
 				all[k] = v
 			}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"mime"
 	"net/http"
 	"path"
@@ -198,8 +199,24 @@ func inspect(src fs.FS, p string, o *Options, sets *headerSets) (localFile, erro
 	if len(o.CacheTagMetadata) > 0 {
 		hd = withCacheTags(hd, o.Prefix+p, o.CacheTagMetadata)
 	}
+	if o.ExtraMetadata != nil {
+		hd = withMetadata(hd, o.ExtraMetadata(p))
+	}
 	lf.hs = sets.intern(hd, rule.Gzip)
 	return lf, nil
+}
+
+// withMetadata returns h with extra added to its metadata, on a copy: the rule's
+// headers are shared by every file the rule matches.
+func withMetadata(h Headers, extra map[string]string) Headers {
+	if len(extra) == 0 {
+		return h
+	}
+	m := make(map[string]string, len(h.Metadata)+len(extra))
+	maps.Copy(m, h.Metadata)
+	maps.Copy(m, extra)
+	h.Metadata = m
+	return h
 }
 
 func headersFor(p string, head []byte, rule siteconfig.Rule) Headers {

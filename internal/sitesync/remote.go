@@ -137,6 +137,9 @@ func listEach(ctx context.Context, client S3API, bucket, prefix string, fn func(
 				fn(key, parseETag(aws.ToString(o.ETag)), mtime, true)
 			case IsReserved(rel):
 				// The state of a site deployed under a deeper prefix: not ours to delete.
+			case strings.HasPrefix(rel, ReleasesDir):
+				// The site's releases (internal/release): a plain deploy to the same prefix
+				// neither compares nor deletes them.
 			case strings.HasSuffix(rel, "/"):
 				// A folder marker (the S3 console's "Create folder"): no local file can
 				// have this name, and deleting it would only trip the delete guard.

@@ -77,6 +77,10 @@ const (
 // deleted by a sync, and never planned for invalidation.
 const ReservedDir = ".edgeflush/"
 
+// ReleasesDir is the folder (under the prefix) that holds the site's releases
+// (internal/release, deploy/edge): a plain sync leaves it alone.
+const ReleasesDir = "_releases/"
+
 // IsReserved reports whether a key (relative to a prefix) lies in a ReservedDir folder at
 // any depth: the state of this site, or of another site deployed under a deeper prefix
 // of the same bucket. Such keys are never uploaded, deleted or invalidated.
@@ -112,6 +116,10 @@ type Options struct {
 	// Exclude lists paths or doublestar globs (relative to the tree root) of local files
 	// never uploaded; siteconfig.FileName at the root and ReservedDir folders are always excluded.
 	Exclude []string
+	// ExtraMetadata, when set, adds user metadata to the header set of each file (by its
+	// path in the tree), on top of the matching rule's: internal/release marks the pages
+	// of a release with the release id this way.
+	ExtraMetadata func(path string) map[string]string
 	// JournalID, when set, makes the sync record the keys it is about to change in
 	// <prefix>.edgeflush/journal/<JournalID>.json before its first write, and merge the
 	// keys already recorded there into Result.Changed. A run that is interrupted after

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"strings"
 	"time"
 
@@ -22,14 +21,12 @@ import (
 // change the headers' digest: an object uploaded before tags were turned on differs
 // and is uploaded again, so that after one deploy every object carries its tags.
 func withCacheTags(h Headers, key string, metaKeys []string) Headers {
-	m := make(map[string]string, len(h.Metadata)+len(metaKeys))
-	maps.Copy(m, h.Metadata)
 	v := cachetag.Header(key)
+	tags := make(map[string]string, len(metaKeys))
 	for _, k := range metaKeys {
-		m[k] = v
+		tags[k] = v
 	}
-	h.Metadata = m
-	return h
+	return withMetadata(h, tags)
 }
 
 // CheckCacheTagMetadata validates a metadata key for CacheTagMetadata.

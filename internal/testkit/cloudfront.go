@@ -22,6 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
 	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudfront/types"
+
+	"github.com/edgeflush/edgeflush/internal/testkit/kvs"
 )
 
 // CloudFront API operations the realism proxy tells apart, for fault injection and counters.
@@ -102,6 +104,9 @@ type CloudFrontOptions struct {
 	// OnCreate, when set, runs after moto created an invalidation and before the proxy
 	// answers; a fault-injection test can kill the function at exactly that point.
 	OnCreate func(inv ProxyInvalidation)
+	// KeyValueStores is the data plane of the KeyValueStores CreateKeyValueStore makes
+	// (cffunctions.go); nil: CreateKeyValueStore answers NotImplemented.
+	KeyValueStores *kvs.Server
 }
 
 // ProxyInvalidation is the proxy's record of an invalidation created through it.
@@ -146,6 +151,8 @@ type CloudFront struct {
 	configs map[string][]byte
 	// tenants are the distribution tenants made with CreateTenant (see tenant.go).
 	tenants map[string]*proxyTenant
+
+	fn functionsState // CloudFront Functions, KeyValueStores, associations (cffunctions.go)
 }
 
 type pendingFault struct {
@@ -366,7 +373,9 @@ func (c *CloudFront) dispatch(w http.ResponseWriter, r *http.Request, op Op, dis
 	case OpListInvalidations:
 		c.list(w, r, dist)
 	default:
-		c.distConfig(w, r)
+		if !c.serveFunctions(w, r) {
+			c.distConfig(w, r)
+		}
 	}
 }
 

@@ -98,6 +98,11 @@ type Options struct {
 	// drops every copy carrying the tag. Without it, tag items drop nothing (CloudFront
 	// ignores the header on a distribution without CacheTagConfig).
 	CacheTagHeader string
+	// Function, when set, runs a CloudFront Function's source (NewFunction) for the
+	// viewer-request event of every GET/HEAD (its URI is the cache key and the origin
+	// URI, then the default root object and Pretty apply to it as usual) and for the
+	// viewer-response event of every answer.
+	Function *Function
 	// Now is the emulator's clock, default time.Now. TTL, Age and invalidation
 	// timing all read it, so a test can move time without sleeping.
 	Now func() time.Time
@@ -374,6 +379,26 @@ func (e *Edge) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "edge emulator: the request target must be a path starting with '/'", http.StatusBadRequest)
 		return
 	}
+	viewerPath := path
+	if e.o.Function != nil {
+		uri, res, err := e.o.Function.ViewerRequest(loc, r, e.o.DistributionID, path, r.URL.RawQuery)
+		if err != nil {
+			// CloudFront answers 503 when a function fails.
+			rec.Status, rec.XCache = http.StatusServiceUnavailable, "FunctionExecutionError from cloudfront"
+			e.record(rec)
+			e.decorate(w.Header(), loc, rec.XCache)
+			http.Error(w, "503 ERROR: The CloudFront function associated with the request failed: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		if res != nil {
+			rec.Status, rec.XCache = res.StatusCode, "FunctionGeneratedResponse from cloudfront"
+			e.record(rec)
+			e.decorate(w.Header(), loc, rec.XCache)
+			writeFunctionResponse(w, res)
+			return
+		}
+		path = uri
+	}
 	tg := e.target(path)
 	rec.CacheKey = tg.key
 
@@ -452,6 +477,14 @@ func (e *Edge) serve(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusNotModified
 	}
 	rec.Status = status
+	if e.o.Function != nil {
+		if err := e.o.Function.ViewerResponse(loc, r, e.o.DistributionID, viewerPath, r.URL.RawQuery, status, h); err != nil {
+			rec.Status, rec.XCache = http.StatusServiceUnavailable, "FunctionExecutionError from cloudfront"
+			e.record(rec)
+			http.Error(w, "503 ERROR: The CloudFront function associated with the response failed: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+	}
 	e.record(rec)
 	if status == http.StatusNotModified {
 		h.Del("Content-Length")

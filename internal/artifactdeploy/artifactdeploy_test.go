@@ -46,9 +46,19 @@ func (e env) put(t *testing.T, key string, body []byte) codepipeline.ArtifactLoc
 	return codepipeline.ArtifactLocation{Bucket: "artifacts", Key: key}
 }
 
+// testDist is the distribution of the requests that name none: no such distribution
+// exists, so a recorded invalidation on it counts as completed when checked.
+const testDist = "EDEPLOYTEST"
+
 func request(job string, loc codepipeline.ArtifactLocation, p codepipeline.Params) codepipeline.DeployRequest {
 	if p.Bucket == "" {
 		p.Bucket = "site"
+	}
+	if p.MaxDeletes == 0 {
+		p.MaxDeletes = codepipeline.DefaultMaxDeletes
+	}
+	if len(p.DistributionIDs) == 0 {
+		p.DistributionIDs = []string{testDist}
 	}
 	return codepipeline.DeployRequest{JobID: job, Params: p, Artifact: loc,
 		ArtifactCredentials: aws.Credentials{AccessKeyID: "ASIAARTIFACT", SecretAccessKey: "artifact-secret", SessionToken: "tok"}}
@@ -89,6 +99,8 @@ func TestDeployRedeliveryAndChange(t *testing.T) {
 	if again.Uploaded != 0 || strings.Join(again.Paths, ",") != "/*" {
 		t.Errorf("redelivery: %+v, want 0 uploads and the first paths", again)
 	}
+	// The handler reports job 1's invalidation completed: its keys leave the ledger.
+	track(t, e.d, "job-1", codepipeline.Params{}, true)
 	// A new job with one page changed and one removed.
 	v2 := map[string]string{}
 	for k, v := range v1 {
@@ -97,12 +109,16 @@ func TestDeployRedeliveryAndChange(t *testing.T) {
 	v2["blog/post/index.html"] = "<p>post v2</p>"
 	delete(v2, "blog/other.html")
 	loc2 := e.put(t, "p/a2.zip", testkit.ArtifactZip(t, v2))
-	res, err = e.d.Deploy(ctx, request("job-2", loc2, codepipeline.Params{MaxPaths: 5}))
+	res, err = e.d.Deploy(ctx, request("job-2", loc2, codepipeline.Params{MaxPaths: 5, Wait: true}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Uploaded != 1 || res.Deleted != 1 {
-		t.Errorf("second deploy: %+v", res)
+	// The removed page stays until job 2's invalidation, which covers it, completed.
+	if res.Uploaded != 1 || res.Deleted != 0 {
+		t.Errorf("second deploy: %+v, want 1 upload and no delete yet", res)
+	}
+	if _, err := e.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("site"), Key: aws.String("blog/other.html")}); err != nil {
+		t.Errorf("removed page deleted before its invalidation completed: %v", err)
 	}
 	joined := strings.Join(res.Paths, " ")
 	if strings.Contains(joined, "/index.html") && !strings.Contains(joined, "/blog") || strings.Contains(joined, "/assets") || joined == "/*" {
@@ -112,6 +128,22 @@ func TestDeployRedeliveryAndChange(t *testing.T) {
 		if !strings.Contains(joined, want) {
 			t.Errorf("paths %v miss %s", res.Paths, want)
 		}
+	}
+	track(t, e.d, "job-2", codepipeline.Params{MaxPaths: 5, Wait: true}, true)
+	if _, err := e.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("site"), Key: aws.String("blog/other.html")}); err == nil {
+		t.Error("removed page still there after its invalidation completed")
+	}
+}
+
+// track tells the Deployer, as the handler does, that job's invalidation on testDist
+// was created (and completed).
+func track(t *testing.T, d *Deployer, job string, p codepipeline.Params, completed bool) {
+	t.Helper()
+	p = request(job, codepipeline.ArtifactLocation{}, p).Params
+	err := d.Track(context.Background(), codepipeline.DeployProgress{FirstJobID: job, Params: p, Distributions: p.DistributionIDs,
+		IDs: []string{"I-" + job}, Completed: completed})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/edgeflush/edgeflush/internal/invalidation"
+	"github.com/edgeflush/edgeflush/internal/ledger"
 	"github.com/edgeflush/edgeflush/internal/planner"
 	"github.com/edgeflush/edgeflush/internal/siteconfig"
 	"github.com/edgeflush/edgeflush/internal/sitesync"
@@ -29,10 +30,9 @@ import (
 
 func init() { register(newDeployCmd) }
 
-// deployJournalID names the CLI's deploy journal: the keys a deploy changed stay
-// recorded until their invalidation is created, so a deploy killed after its uploads
-// still invalidates them on the next run.
-const deployJournalID = "cli"
+// DefaultKeepRemoved is how long a removed non-page object stays in the bucket, so that
+// pages still open in browsers (or cached at the edge) can load it.
+const DefaultKeepRemoved = 24 * time.Hour
 
 // deployPricePerPath is CloudFront's price per invalidation path beyond the first 1,000 paths
 // a month per account.
@@ -45,6 +45,7 @@ type deployOptions struct {
 	bucket, prefix  string
 	distributions   []string
 	maxDeletes      int
+	keepRemoved     time.Duration
 	noDelete        bool
 	dryRun          bool
 	wait            bool
@@ -77,9 +78,14 @@ gzip precompression) come from the "rules" of the config file, first matching ru
 wins; without rules, static-site defaults apply (see docs/deploy.md). The config file
 is never uploaded.
 
-Non-HTML files are uploaded first, then HTML, then deletes, so a page never refers to
-an asset that is missing. More than --max-deletes deletes fails the deploy before
-anything is written. Nothing is invalidated when nothing changed.`,
+Non-HTML files are uploaded first, then HTML, so a page never refers to an asset that
+is missing. Removed pages are deleted once the invalidation covering them completed
+(by this deploy with --wait, else by the next one); other removed objects are kept for
+--keep-removed (default 24h) for the pages still open in browsers, then deleted by a
+later deploy. More than --max-deletes deletes fails the deploy before anything is
+written. What was changed and is not yet covered by a completed invalidation stays in
+the site's ledger (<prefix>.edgeflush/ledger.json) and is covered by the next deploy,
+from any machine. Nothing is invalidated when nothing changed.`,
 		Example: `  edgeflush deploy public --bucket my-site --distribution E2EXAMPLE12345 --wait
   edgeflush deploy dist --bucket my-site --prefix docs --dry-run
   edgeflush deploy public --bucket my-site --max-deletes 1000 --output json`,
@@ -98,6 +104,7 @@ anything is written. Nothing is invalidated when nothing changed.`,
 	f.StringVar(&o.prefix, "prefix", "", "key prefix of the site in the bucket")
 	f.StringSliceVar(&o.distributions, "distribution", nil, "CloudFront distribution ID to invalidate (repeatable, or comma-separated)")
 	f.IntVar(&o.maxDeletes, "max-deletes", sitesync.DefaultMaxDeletes, "fail, deleting nothing, when more objects would be deleted (-1: no limit)")
+	f.DurationVar(&o.keepRemoved, "keep-removed", DefaultKeepRemoved, "keep removed non-page objects this long, then delete them in a later deploy (0: once the invalidation completed)")
 	f.BoolVar(&o.noDelete, "no-delete", false, "keep remote objects that no longer exist locally")
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the uploads, deletes, invalidation paths and cost; write nothing")
 	f.BoolVar(&o.wait, "wait", false, "wait until every invalidation is Completed")
@@ -126,6 +133,15 @@ type deployUpload struct {
 	Size   int64  `json:"size"`
 }
 
+// deployWaiting is a removed object kept for now.
+type deployWaiting struct {
+	Key string `json:"key"`
+	// Until is the end of its grace period (absent for a page).
+	Until *time.Time `json:"until,omitempty"`
+	// AfterInvalidation is set while an invalidation must complete first.
+	AfterInvalidation bool `json:"afterInvalidation,omitempty"`
+}
+
 type deployInvalidation struct {
 	Distribution string `json:"distribution"`
 	ID           string `json:"id,omitempty"`
@@ -141,6 +157,8 @@ type deployOutput struct {
 	Uploads       []deployUpload       `json:"uploads"`
 	Deletes       []string             `json:"deletes"`
 	Kept          []string             `json:"kept,omitempty"`
+	Waiting       []deployWaiting      `json:"waiting,omitempty"`
+	DeletedAfter  []string             `json:"deletedAfterInvalidation,omitempty"`
 	Unchanged     int                  `json:"unchanged"`
 	Pending       []string             `json:"pending,omitempty"`
 	Writes        int                  `json:"writes"`
@@ -165,6 +183,9 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 	}
 	if o.maxPaths < 1 {
 		return usageErrorf("--max-paths %d: want at least 1", o.maxPaths)
+	}
+	if o.keepRemoved < 0 {
+		return usageErrorf("--keep-removed %s: want 0 or a duration such as 24h", o.keepRemoved)
 	}
 	info, err := os.Stat(dir)
 	if err != nil || !info.IsDir() {
@@ -203,9 +224,6 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 		Logger:             slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level})),
 		MultipartThreshold: o.multipartAbove, PartSize: o.partSize,
 	}
-	if len(dists) > 0 {
-		opts.JournalID = deployJournalID
-	}
 	if o.dryRun || o.output == "json" {
 		opts.Progress = nil
 	}
@@ -217,13 +235,49 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 	if err != nil {
 		return fmt.Errorf("deploy %s to s3://%s/%s: %w", dir, o.bucket, sitesync.NormalizePrefix(o.prefix), err)
 	}
+	prefix := sitesync.NormalizePrefix(o.prefix)
+	lg := &ledger.Deploy{
+		Store:       ledger.Store{Client: client, Bucket: o.bucket, Prefix: prefix},
+		RunID:       fmt.Sprintf("cli-%d-%d", time.Now().UnixNano(), os.Getpid()),
+		Targets:     dists,
+		KeepRemoved: o.keepRemoved,
+		Wait:        o.wait,
+		Log:         opts.Logger,
+	}
+	if len(dists) > 0 {
+		if lg.CloudFront, err = a.cloudFront(ctx); err != nil {
+			return err
+		}
+	}
+	if err := lg.Prepare(ctx, plan, prefix); err != nil {
+		return fmt.Errorf("deploy %s to s3://%s/%s: %w", dir, o.bucket, prefix, err)
+	}
 	if err := plan.CheckDeletes(); err != nil {
 		return err
 	}
-	out := deployOutput{DryRun: o.dryRun, Bucket: o.bucket, Prefix: sitesync.NormalizePrefix(o.prefix),
+	out := deployOutput{DryRun: o.dryRun, Bucket: o.bucket, Prefix: prefix,
 		Unchanged: len(plan.Unchanged), Pending: plan.Pending, Kept: plan.Kept,
 		Uploads: []deployUpload{}, Deletes: []string{}, Paths: []string{}, Invalidations: []deployInvalidation{}}
+	for _, w := range lg.Selection().Waiting {
+		dw := deployWaiting{Key: w.Key, AfterInvalidation: w.ForInvalidation}
+		if !w.Page {
+			until := w.Until
+			dw.Until = &until
+		}
+		out.Waiting = append(out.Waiting, dw)
+	}
 	res := plan.Result()
+	// The paths are planned before any write, so that the ledger records them with the
+	// keys they cover.
+	if len(res.Changed) > 0 {
+		pr, err := a.planWithinInProgress(ctx, dists, planner.Input{All: res.All, Changed: res.Changed, MaxPaths: o.maxPaths,
+			IndexDocument: o.indexDocument, DirWithoutSlash: o.dirWithoutSlash})
+		if err != nil {
+			return fmt.Errorf("plan the invalidation of %d changed keys: %w", len(res.Changed), err)
+		}
+		out.Paths, out.Collateral = pr.Paths, pr.Collateral
+		out.EstimatedCost = float64(len(pr.Paths)*max(len(dists), 1)) * deployPricePerPath
+	}
 	out.Uploads = make([]deployUpload, 0, len(plan.Uploads))
 	if o.dryRun {
 		for _, u := range plan.Uploads {
@@ -231,8 +285,15 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 		}
 		out.Deletes = append(out.Deletes, plan.Deletes...)
 	} else {
+		ledgerWrites := 0
+		if len(res.Changed) > 0 || len(out.Waiting) > 0 || lg.Selection().Forgets() {
+			if err := lg.Begin(ctx, res.Changed, out.Paths); err != nil {
+				return fmt.Errorf("deploy %s to s3://%s/%s: %w (nothing was written)", dir, o.bucket, prefix, err)
+			}
+			ledgerWrites = 1
+		}
 		res, err = plan.Apply(ctx)
-		out.Writes = res.Writes
+		out.Writes = res.Writes + ledgerWrites
 		if err != nil {
 			return fmt.Errorf("deploy %s to s3://%s/%s: %w", dir, o.bucket, out.Prefix, err)
 		}
@@ -245,16 +306,6 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 		out.Deletes = append(out.Deletes, res.Deleted...)
 	}
 
-	if len(res.Changed) > 0 {
-		pr, err := a.planWithinInProgress(ctx, dists, planner.Input{All: res.All, Changed: res.Changed, MaxPaths: o.maxPaths,
-			IndexDocument: o.indexDocument, DirWithoutSlash: o.dirWithoutSlash})
-		if err != nil {
-			return fmt.Errorf("plan the invalidation of %d changed keys: %w", len(res.Changed), err)
-		}
-		out.Paths, out.Collateral = pr.Paths, pr.Collateral
-		out.EstimatedCost = float64(len(pr.Paths)*max(len(dists), 1)) * deployPricePerPath
-	}
-
 	var failures []error
 	if len(dists) > 0 && len(out.Paths) > 0 {
 		if o.dryRun {
@@ -262,13 +313,23 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 				out.Invalidations = append(out.Invalidations, deployInvalidation{Distribution: d, Status: "DryRun"})
 			}
 		} else {
-			failures = a.deployInvalidate(ctx, o, dists, &out)
-			if len(failures) == 0 {
-				if err := sitesync.ClearJournal(ctx, client, o.bucket, o.prefix, deployJournalID); err != nil {
-					failures = append(failures, err)
-				}
-			}
+			failures = a.deployInvalidate(ctx, o, dists, &out, lg)
 		}
+	}
+	if !o.dryRun && o.wait && len(failures) == 0 && len(dists) > 0 && len(out.Paths) > 0 {
+		// Every invalidation completed: the removed pages (and objects whose grace
+		// period is over) that waited for it are deleted now.
+		ids := map[string]string{}
+		for _, inv := range out.Invalidations {
+			ids[inv.Distribution] = inv.ID
+		}
+		deleted, err := lg.Complete(ctx, client, ids)
+		out.DeletedAfter = deleted
+		if err != nil {
+			failures = append(failures, err)
+		}
+		// They are now waiting no more.
+		out.Waiting = slices.DeleteFunc(out.Waiting, func(w deployWaiting) bool { return slices.Contains(deleted, w.Key) })
 	}
 	if err := a.printDeploy(o, dists, out); err != nil {
 		return err
@@ -302,7 +363,7 @@ func (a *app) deployConfig(dir string) (*siteconfig.Config, []string, error) {
 
 // deployInvalidate creates one invalidation per distribution (and waits with --wait);
 // it returns the failures, having recorded every outcome in out.
-func (a *app) deployInvalidate(ctx context.Context, o *deployOptions, dists []string, out *deployOutput) []error {
+func (a *app) deployInvalidate(ctx context.Context, o *deployOptions, dists []string, out *deployOutput, lg *ledger.Deploy) []error {
 	cf, err := a.cloudFront(ctx)
 	if err != nil {
 		return []error{err}
@@ -320,6 +381,10 @@ func (a *app) deployInvalidate(ctx context.Context, o *deployOptions, dists []st
 			continue
 		}
 		out.Invalidations = append(out.Invalidations, deployInvalidation{Distribution: d, ID: inv.ID, Status: inv.Status})
+		if err := lg.Invalidated(ctx, d, inv.ID, inv.Completed()); err != nil {
+			// Not fatal: the next deploy, not finding the id, covers these keys again.
+			fmt.Fprintf(a.stderr, "edgeflush: warning: %v\n", err)
+		}
 	}
 	if !o.wait {
 		return failures
@@ -356,19 +421,29 @@ func (a *app) printDeploy(o *deployOptions, dists []string, out deployOutput) er
 			fmt.Fprintf(w, "upload %s (%s, %d bytes)\n", u.Key, u.Reason, u.Size)
 		}
 		for _, k := range out.Deletes {
-			fmt.Fprintf(w, "delete %s\n", k)
+			fmt.Fprintf(w, "delete %s (now)\n", k)
 		}
 	}
 	for _, k := range out.Kept {
 		fmt.Fprintf(w, "kept %s (--no-delete)\n", k)
 	}
+	for _, k := range out.DeletedAfter {
+		fmt.Fprintf(w, "deleted %s (its invalidation completed)\n", k)
+	}
+	for _, wt := range out.Waiting {
+		fmt.Fprintf(w, "kept %s (removed; %s)\n", wt.Key, describeWaiting(wt))
+	}
 	verb := "uploaded"
 	if out.DryRun {
 		verb = "would upload"
 	}
-	fmt.Fprintf(w, "%s %d, deleted %d, unchanged %d (%s)\n", verb, len(out.Uploads), len(out.Deletes), out.Unchanged, target)
+	delVerb := "deleted"
+	if out.DryRun {
+		delVerb = "would delete"
+	}
+	fmt.Fprintf(w, "%s %d, %s %d, unchanged %d, kept for now %d (%s)\n", verb, len(out.Uploads), delVerb, len(out.Deletes)+len(out.DeletedAfter), out.Unchanged, len(out.Waiting), target)
 	if len(out.Pending) > 0 {
-		fmt.Fprintf(w, "%d keys changed by an earlier interrupted deploy are invalidated too\n", len(out.Pending))
+		fmt.Fprintf(w, "%d keys changed by earlier deploys and not yet covered by a completed invalidation are invalidated too\n", len(out.Pending))
 	}
 	if len(out.Paths) == 0 {
 		fmt.Fprintln(w, "nothing to invalidate: nothing changed")
@@ -396,6 +471,21 @@ func (a *app) printDeploy(o *deployOptions, dists []string, out deployOutput) er
 		}
 	}
 	return nil
+}
+
+// describeWaiting says until when a removed object is kept.
+func describeWaiting(w deployWaiting) string {
+	var parts []string
+	if w.AfterInvalidation {
+		parts = append(parts, "until the invalidation covering it completed")
+	}
+	if w.Until != nil {
+		parts = append(parts, "until "+w.Until.UTC().Format(time.RFC3339)+" (--keep-removed)")
+	}
+	if len(parts) == 0 {
+		return "deleted by the next deploy"
+	}
+	return strings.Join(parts, " and ") + ", then deleted by a deploy"
 }
 
 func writeDeployJSON(w io.Writer, v any) error {

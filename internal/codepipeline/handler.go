@@ -70,6 +70,26 @@ type Deployer interface {
 	Deploy(ctx context.Context, req DeployRequest) (DeployResult, error)
 }
 
+// DeployTracker is implemented by a Deployer that keeps the site's ledger (internal/ledger):
+// the handler tells it which invalidations it created for a deploy, and when they all
+// completed, from whichever job of the execution sees it. Its errors are logged and never
+// change the job's result: a deploy whose record is lost is covered again by the next one.
+type DeployTracker interface {
+	Track(ctx context.Context, p DeployProgress) error
+}
+
+// DeployProgress reports a deploy's invalidations to a DeployTracker.
+type DeployProgress struct {
+	// FirstJobID identifies the deploy (the job that ran it).
+	FirstJobID    string
+	Params        Params
+	Distributions []string
+	// IDs are the invalidation ids per distribution ("" while not created).
+	IDs []string
+	// Completed is set once every invalidation completed.
+	Completed bool
+}
+
 // Message is what a notification says about a finished job.
 type Message struct {
 	Pipeline, JobID                       string
@@ -264,6 +284,8 @@ type run struct {
 	cf        invalidation.API
 	status    []string // last known status per distribution, for messages
 	lastError []string // last creation error per distribution while pending
+	// trackedDone is set once the Deployer was told that every invalidation completed.
+	trackedDone bool
 }
 
 func (r *run) now() time.Time { return r.h.now() }
@@ -332,7 +354,12 @@ func (r *run) execute(ctx context.Context) result {
 
 	for {
 		if st.Pending() {
-			if res, failed := r.createPending(workCtx, &st); failed {
+			before := strings.Join(st.IDs, ",")
+			res, failed := r.createPending(workCtx, &st)
+			if strings.Join(st.IDs, ",") != before {
+				r.track(workCtx, &st, r.allCompleted(&st))
+			}
+			if failed {
 				return res
 			}
 		}
@@ -344,6 +371,7 @@ func (r *run) execute(ctx context.Context) result {
 				return res
 			}
 			if r.allCompleted(&st) {
+				r.track(workCtx, &st, true)
 				return r.success(&st)
 			}
 		}
@@ -409,6 +437,20 @@ func (r *run) deploy(ctx context.Context, st *State) (result, bool) {
 		return r.success(st), true
 	}
 	return result{}, false
+}
+
+// track reports a deploy's invalidations to the Deployer when it keeps a ledger.
+func (r *run) track(ctx context.Context, st *State, completed bool) {
+	t, ok := r.h.Deployer.(DeployTracker)
+	if !ok || st.Deploy == nil || r.trackedDone {
+		return
+	}
+	r.trackedDone = completed
+	err := t.Track(ctx, DeployProgress{FirstJobID: st.FirstJobID, Params: r.params, Distributions: st.Distributions,
+		IDs: st.IDs, Completed: completed})
+	if err != nil {
+		r.log.Warn("could not record the invalidations in the site's ledger; the next deploy covers these keys again", slog.String("error", err.Error()))
+	}
 }
 
 // createPending creates the invalidations whose creation is pending. The in-progress

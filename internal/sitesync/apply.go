@@ -24,7 +24,7 @@ import (
 // deleteBatch is DeleteObjects' limit.
 const deleteBatch = 1000
 
-// Apply performs the plan: journal, non-HTML uploads, HTML uploads, deletes, manifest.
+// Apply performs the plan: non-HTML uploads, HTML uploads, deletes, manifest.
 // It refuses a plan that fails CheckDeletes.
 func (p *Plan) Apply(ctx context.Context) (res Result, err error) {
 	if err := p.CheckDeletes(); err != nil {
@@ -38,13 +38,6 @@ func (p *Plan) Apply(ctx context.Context) (res Result, err error) {
 	defer func() { res.Writes = int(writes.Load()) }()
 
 	changes := len(p.Uploads) + len(p.Deletes)
-	if o.JournalID != "" && changes > 0 {
-		keys := sortedUnion(p.Pending, p.uploadedKeys(), p.Deletes)
-		if err := writeJournal(ctx, p.client, o.Bucket, o.Prefix, o.JournalID, keys); err != nil {
-			return res, fmt.Errorf("record deploy journal before writing: %w", err)
-		}
-		writes.Add(1)
-	}
 
 	prog := newProgress(o.Progress, changes)
 	defer prog.finish()
@@ -85,29 +78,15 @@ func (p *Plan) Apply(ctx context.Context) (res Result, err error) {
 		}
 	}
 
-	// Pages go first, so that no page left in the bucket, even for a moment, refers to
-	// an asset already deleted (a DeleteObjects batch is not atomic).
-	var htmlDeletes, otherDeletes []string
-	for _, k := range p.Deletes {
-		if IsHTML(k) {
-			htmlDeletes = append(htmlDeletes, k)
-		} else {
-			otherDeletes = append(otherDeletes, k)
+	n, err := deleteKeys(ctx, p.client, o.Bucket, p.Deletes, func(batch []string) {
+		res.Deleted = append(res.Deleted, batch...)
+		for _, k := range batch {
+			prog.step("delete", k)
 		}
-	}
-	for _, phase := range [][]string{htmlDeletes, otherDeletes} {
-		for start := 0; start < len(phase); start += deleteBatch {
-			batch := phase[start:min(start+deleteBatch, len(phase))]
-			if err := p.deleteBatch(ctx, batch); err != nil {
-				writes.Add(1)
-				return res, err
-			}
-			writes.Add(1)
-			res.Deleted = append(res.Deleted, batch...)
-			for _, k := range batch {
-				prog.step("delete", k)
-			}
-		}
+	})
+	writes.Add(int64(n))
+	if err != nil {
+		return res, err
 	}
 	res.Deleted = sortedUnion(res.Deleted)
 	res.Uploaded = sortedUnion(res.Uploaded)
@@ -125,21 +104,56 @@ func (p *Plan) Apply(ctx context.Context) (res Result, err error) {
 	return res, nil
 }
 
-func (p *Plan) deleteBatch(ctx context.Context, batch []string) error {
+// Delete deletes keys from bucket, pages first (see deleteKeys). It is for objects a
+// deploy kept and deletes later, once the invalidation covering them has completed.
+func Delete(ctx context.Context, client S3API, bucket string, keys []string) error {
+	_, err := deleteKeys(ctx, client, bucket, keys, nil)
+	return err
+}
+
+// deleteKeys deletes keys, pages first, so that no page left in the bucket, even for a
+// moment, refers to an asset already deleted (a DeleteObjects batch is not atomic). It
+// returns the number of DeleteObjects requests made; done is called after each batch.
+func deleteKeys(ctx context.Context, client S3API, bucket string, keys []string, done func([]string)) (int, error) {
+	var pages, others []string
+	for _, k := range keys {
+		if IsHTML(k) {
+			pages = append(pages, k)
+		} else {
+			others = append(others, k)
+		}
+	}
+	requests := 0
+	for _, phase := range [][]string{pages, others} {
+		for start := 0; start < len(phase); start += deleteBatch {
+			batch := phase[start:min(start+deleteBatch, len(phase))]
+			requests++
+			if err := deleteBatchOf(ctx, client, bucket, batch); err != nil {
+				return requests, err
+			}
+			if done != nil {
+				done(batch)
+			}
+		}
+	}
+	return requests, nil
+}
+
+func deleteBatchOf(ctx context.Context, client S3API, bucket string, batch []string) error {
 	ids := make([]types.ObjectIdentifier, len(batch))
 	for i, k := range batch {
 		ids[i] = types.ObjectIdentifier{Key: aws.String(k)}
 	}
-	out, err := p.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{
-		Bucket: aws.String(p.o.Bucket),
+	out, err := client.DeleteObjects(ctx, &s3.DeleteObjectsInput{
+		Bucket: aws.String(bucket),
 		Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)},
 	})
 	if err != nil {
-		return fmt.Errorf("delete %d objects from s3://%s: %w", len(batch), p.o.Bucket, err)
+		return fmt.Errorf("delete %d objects from s3://%s: %w", len(batch), bucket, err)
 	}
 	if len(out.Errors) > 0 {
 		e := out.Errors[0]
-		return fmt.Errorf("delete s3://%s/%s: %s: %s (%d errors in all)", p.o.Bucket,
+		return fmt.Errorf("delete s3://%s/%s: %s: %s (%d errors in all)", bucket,
 			aws.ToString(e.Key), aws.ToString(e.Code), aws.ToString(e.Message), len(out.Errors))
 	}
 	return nil

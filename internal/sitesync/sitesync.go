@@ -17,7 +17,9 @@
 //   - uploads go non-HTML first, then HTML, then deletes (pages first, then the rest),
 //     each phase complete before the next, so a page never points at an asset that is
 //     not there yet or any more;
-//   - deletes above MaxDeletes fail the whole sync before anything is written.
+//   - deletes above MaxDeletes fail the whole sync before anything is written. Which
+//     removed objects are deleted now and which are kept (Plan.Keep) is decided by the
+//     caller from the site's ledger (internal/ledger): sitesync only carries it out.
 //
 // Memory is bounded by the number of keys (a fixed-size record and the key string each:
 // about 250 bytes a key measured, no maps), never by file sizes: files are streamed, the manifest
@@ -73,7 +75,7 @@ const (
 )
 
 // ReservedDir is the folder (under the prefix) where edgeflush keeps its own state: the
-// manifest and the deploy journals. It is never uploaded from the local tree, never
+// manifest and the deploy ledger (internal/ledger). It is never uploaded from the local tree, never
 // deleted by a sync, and never planned for invalidation.
 const ReservedDir = ".edgeflush/"
 
@@ -110,13 +112,6 @@ type Options struct {
 	// Exclude lists paths or doublestar globs (relative to the tree root) of local files
 	// never uploaded; siteconfig.FileName at the root and ReservedDir folders are always excluded.
 	Exclude []string
-	// JournalID, when set, makes the sync record the keys it is about to change in
-	// <prefix>.edgeflush/journal/<JournalID>.json before its first write, and merge the
-	// keys already recorded there into Result.Changed. A run that is interrupted after
-	// writing, or an event delivered twice, therefore still invalidates what the first
-	// attempt changed. The CLI clears its journal once the invalidation is created; the
-	// Lambda action uses the job id and keeps the record for redeliveries.
-	JournalID string
 	// MultipartThreshold and PartSize tune the transfer manager (0 means the defaults;
 	// PartSize is raised to S3's 5 MiB minimum).
 	MultipartThreshold int64
@@ -128,13 +123,17 @@ type Result struct {
 	Uploaded, Deleted, Unchanged []string
 	// All is every site key present after the sync (or that would be, for a dry run).
 	All []string
-	// Pending are keys recorded by an earlier interrupted attempt with the same JournalID.
+	// Pending are keys changed by earlier deploys and not yet covered by a completed
+	// invalidation (Plan.Pending, from the site's ledger).
 	Pending []string
 	// Changed is Uploaded ∪ Deleted ∪ Pending, sorted: what to invalidate.
 	Changed []string
 	// Kept are remote keys missing locally that were not deleted because of NoDelete.
 	Kept []string
-	// Writes counts the S3 write requests made (uploads, deletes, manifest, journal).
+	// Waiting are remote keys missing locally kept for now (Plan.Keep): they are still
+	// served, so they count among All.
+	Waiting []string
+	// Writes counts the S3 write requests made (uploads, deletes, manifest).
 	Writes int
 }
 
@@ -201,13 +200,6 @@ func (o *Options) normalize() error {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if o.JournalID != "" {
-		for _, c := range o.JournalID {
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-				return fmt.Errorf("journal id %q: only letters, digits, '-', '_' and '.' are allowed", o.JournalID)
-			}
-		}
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -347,7 +348,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 	writeTree(t, dir, map[string]string{"index.html": "v2", "extra.css": "c"})
 	os.Remove(filepath.Join(dir, "noext"))
 	rec.reset()
-	res, err := Sync(ctx, client, os.DirFS(dir), Options{Bucket: bucket, DryRun: true, JournalID: "cli"})
+	res, err := Sync(ctx, client, os.DirFS(dir), Options{Bucket: bucket, DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -437,43 +438,60 @@ func TestZipSourceAndForeignObjects(t *testing.T) {
 	}
 }
 
-func TestJournalKeepsChangesUntilCleared(t *testing.T) {
+func TestKeepDefersDeletesAndGuardCountsLater(t *testing.T) {
 	ctx := context.Background()
 	client, rec, bucket := newBucket(t)
 	dir := t.TempDir()
-	writeTree(t, dir, map[string]string{"a.html": "a", "b.css": "b"})
-	o := Options{Bucket: bucket, Prefix: "p", JournalID: "job-1"}
-	res, err := Sync(ctx, client, os.DirFS(dir), o)
+	writeTree(t, dir, map[string]string{"a.html": "a", "b.css": "b", "c.js": "c", "d.html": "d"})
+	o := Options{Bucket: bucket, Prefix: "p", MaxDeletes: 2}
+	if _, err := Sync(ctx, client, os.DirFS(dir), o); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"b.css", "c.js", "d.html"} {
+		os.Remove(filepath.Join(dir, f))
+	}
+	p, err := Diff(ctx, client, os.DirFS(dir), o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(res.Changed, ","); got != "p/a.html,p/b.css" {
-		t.Fatalf("changed %s", got)
+	if err := p.CheckDeletes(); err == nil {
+		t.Fatal("3 deletes passed MaxDeletes 2")
 	}
-	// The journal is written before the first upload.
-	reqs := writes(rec.reset(), false)
-	if len(reqs) == 0 || !strings.Contains(reqs[0], "journal/job-1.json") {
-		t.Errorf("first write is %v, want the journal", reqs)
+	p.Keep([]string{"p/b.css", "p/d.html"})
+	if err := p.CheckDeletes(); err != nil {
+		t.Fatalf("1 delete now: %v", err)
 	}
-	// Redelivery: nothing to upload, yet the same keys are reported as changed.
-	res, err = Sync(ctx, client, os.DirFS(dir), o)
+	p.LaterDeletes = 2 // the kept page and asset, deleted once the invalidation completed
+	var guard *DeleteGuardError
+	if err := p.CheckDeletes(); !errors.As(err, &guard) || guard.Count != 3 {
+		t.Fatalf("later deletes not counted: %v", err)
+	}
+	p.LaterDeletes = 0
+	rec.reset()
+	res, err := p.Apply(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Uploaded) != 0 || strings.Join(res.Changed, ",") != "p/a.html,p/b.css" || len(writes(rec.reset(), false)) != 0 {
-		t.Errorf("redelivery: uploaded %v changed %v", res.Uploaded, res.Changed)
+	if strings.Join(res.Deleted, ",") != "p/c.js" || strings.Join(res.Waiting, ",") != "p/b.css,p/d.html" {
+		t.Errorf("deleted %v waiting %v", res.Deleted, res.Waiting)
 	}
-	if keys, err := ReadJournal(ctx, client, bucket, "p", "job-1"); err != nil || len(keys) != 2 {
-		t.Errorf("ReadJournal = %v, %v", keys, err)
+	if !slices.Contains(res.All, "p/b.css") || slices.Contains(res.Changed, "p/b.css") {
+		t.Errorf("a kept key is still served (in All), not changed: all %v changed %v", res.All, res.Changed)
 	}
-	if err := ClearJournal(ctx, client, bucket, "p", "job-1"); err != nil {
+	if _, body := getObject(t, client, bucket, "p/d.html"); body != "d" {
+		t.Errorf("kept page deleted: %q", body)
+	}
+	// Later: Delete removes pages first.
+	rec.reset()
+	if err := Delete(ctx, client, bucket, []string{"p/b.css", "p/d.html"}); err != nil {
 		t.Fatal(err)
 	}
-	res, err = Sync(ctx, client, os.DirFS(dir), o)
-	if err != nil || len(res.Changed) != 0 {
-		t.Errorf("after clear: %v %v", err, res.Changed)
+	w := writes(rec.reset(), false)
+	if len(w) != 2 {
+		t.Fatalf("Delete made %v, want two DeleteObjects (pages, then the rest)", w)
 	}
-	if _, err := Sync(ctx, client, os.DirFS(dir), Options{Bucket: bucket, JournalID: "bad/id"}); err == nil {
-		t.Error("journal id with a slash accepted")
+	p2, err := Diff(ctx, client, os.DirFS(dir), o)
+	if err != nil || len(p2.Deletes) != 0 {
+		t.Errorf("after Delete: %v %v", err, p2.Deletes)
 	}
 }

@@ -110,7 +110,7 @@ func (d *Deploy) Prepare(ctx context.Context, plan *sitesync.Plan, prefix string
 		d.done = done
 		MarkCompleted(done)(l)
 	}
-	DropDone()(l)
+	DropDone(d.now)(l)
 	d.ledger = l
 	if g, ok := l.Group(d.RunID); ok && len(g.Paths) > 0 {
 		d.own = &g
@@ -183,7 +183,7 @@ func (d *Deploy) Redelivered() (Group, bool) {
 // removed objects it keeps. For a redelivered event it records only keys the first
 // delivery did not (as a group of their own, left for the next deploy).
 func (d *Deploy) Begin(ctx context.Context, changed, paths []string) error {
-	ops := []Op{MarkCompleted(d.done), DropDone()}
+	ops := []Op{MarkCompleted(d.done), DropDone(d.now)}
 	if d.own != nil {
 		var extra []string
 		for _, k := range changed {
@@ -249,7 +249,7 @@ func Complete(ctx context.Context, s Store, client sitesync.S3API, runID string,
 			return nil, fmt.Errorf("delete %d removed objects after the invalidation completed: %w", len(due), err)
 		}
 	}
-	if _, err := s.Update(ctx, SetRemovals(nil, due), DropDone()); err != nil {
+	if _, err := s.Update(ctx, SetRemovals(nil, due), DropDone(now)); err != nil {
 		return due, fmt.Errorf("record %d deleted objects in the ledger: %w", len(due), err)
 	}
 	return due, nil

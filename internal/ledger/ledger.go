@@ -186,11 +186,22 @@ func MarkCompleted(done map[string]bool) Op {
 	}
 }
 
-// DropDone removes the groups done. Removals that waited for them keep their After
-// (an absent group counts as settled).
-func DropDone() Op {
+// BatchRetention is how long a done group keeps its planned paths (its keys are
+// dropped at once): Lambda redelivers an event within minutes, and a redelivered first
+// event must find the batch it sent.
+const BatchRetention = 24 * time.Hour
+
+// DropDone forgets the keys of the groups done, and the groups themselves once older
+// than BatchRetention. Removals that waited for them keep their After (a done or
+// absent group counts as settled).
+func DropDone(now time.Time) Op {
 	return func(l *Ledger) {
-		l.Groups = slices.DeleteFunc(l.Groups, func(g Group) bool { return g.Done() })
+		l.Groups = slices.DeleteFunc(l.Groups, func(g Group) bool { return g.Done() && now.Sub(g.Created) > BatchRetention })
+		for i := range l.Groups {
+			if l.Groups[i].Done() {
+				l.Groups[i].Keys = nil
+			}
+		}
 	}
 }
 

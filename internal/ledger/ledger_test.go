@@ -64,7 +64,7 @@ func TestRemovalsWaitForTheInvalidationAndTheGracePeriod(t *testing.T) {
 	if got := l.DueAfter("r2", t1, 0); !slices.Equal(got, []string{"old.html"}) {
 		t.Errorf("due after r2 with --keep-removed 0: %v, want the page only (run 2's invalidation did not cover the asset)", got)
 	}
-	apply(l, DropDone())
+	apply(l, DropDone(time.Now()))
 	if len(l.Groups) != 0 {
 		t.Fatalf("a completed group stayed: %+v", l.Groups)
 	}
@@ -106,13 +106,13 @@ func TestRemovalBackInTheSiteIsForgotten(t *testing.T) {
 
 func TestGroupWithoutTargetsStaysPending(t *testing.T) {
 	l := &Ledger{Groups: []Group{{ID: "cli", Keys: []string{"a"}}, {ID: "done", Keys: []string{"b"}, Targets: []Target{{Distribution: "E", Invalidation: "I", Completed: true}}}}}
-	apply(l, DropDone())
+	apply(l, DropDone(time.Now()))
 	keys, groups := l.Pending()
 	if !slices.Equal(keys, []string{"a"}) || !slices.Equal(groups, []string{"cli"}) {
 		t.Errorf("pending %v %v", keys, groups)
 	}
 	l = &Ledger{Groups: []Group{{ID: "x", Targets: []Target{{Distribution: "E", Invalidation: "I"}}}}}
-	apply(l, MarkCompleted(map[string]bool{"E/I": true}), DropDone())
+	apply(l, MarkCompleted(map[string]bool{"E/I": true}), DropDone(time.Now()))
 	if len(l.Groups) != 0 {
 		t.Errorf("confirmed group stayed: %+v", l.Groups)
 	}
@@ -123,5 +123,22 @@ func TestWithoutTargetsRemovedPagesGoAtOnce(t *testing.T) {
 	s := l.Select(Input{RunID: "cli", Missing: []string{"old.html", "old.png"}, Uploads: []string{"index.html"}, KeepRemoved: time.Hour, IsPage: isPage, Now: time.Now()})
 	if !slices.Equal(s.DeleteNow, []string{"old.html"}) || len(s.Waiting) != 1 || s.Waiting[0].ForInvalidation {
 		t.Errorf("no distribution: delete now %v, waiting %+v; want the page now and the image after its grace period only", s.DeleteNow, s.Waiting)
+	}
+}
+
+func TestDoneGroupKeepsItsBatchForRedeliveries(t *testing.T) {
+	now := time.Now()
+	l := &Ledger{Groups: []Group{{ID: "job-1", Created: now, Keys: []string{"a"}, Paths: []string{"/a"}, Targets: []Target{{Distribution: "E", Invalidation: "I", Completed: true}}}}}
+	apply(l, DropDone(now))
+	g, ok := l.Group("job-1")
+	if !ok || len(g.Keys) != 0 || !slices.Equal(g.Paths, []string{"/a"}) {
+		t.Fatalf("done group: %+v %v, want its paths without its keys", g, ok)
+	}
+	if keys, _ := l.Pending(); len(keys) != 0 {
+		t.Errorf("a done group is pending: %v", keys)
+	}
+	apply(l, DropDone(now.Add(BatchRetention+time.Minute)))
+	if len(l.Groups) != 0 {
+		t.Errorf("group kept past the retention: %+v", l.Groups)
 	}
 }

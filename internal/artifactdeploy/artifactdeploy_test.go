@@ -18,6 +18,7 @@ import (
 	"github.com/edgeflush/edgeflush/internal/awsconf"
 	"github.com/edgeflush/edgeflush/internal/codepipeline"
 	"github.com/edgeflush/edgeflush/internal/invalidation"
+	"github.com/edgeflush/edgeflush/internal/sitesync"
 	"github.com/edgeflush/edgeflush/internal/testkit"
 )
 
@@ -315,4 +316,56 @@ func TestDeployFallsBackWhenNothingFits(t *testing.T) {
 func wildcardCount(paths []string) int {
 	_, w := invalidation.CountPaths(paths)
 	return w
+}
+
+// The artifact's .edgeflush.yaml settings are honoured as in the CLI (UserParameters
+// win), or rejected by name; MaxDeletes 0 allows no delete, as --max-deletes 0.
+func TestArtifactSettingsHonouredOrRejected(t *testing.T) {
+	ctx := context.Background()
+	e := setup(t)
+	site := map[string]string{"index.html": "a", "a.html": "a", "b.html": "b"}
+	if _, err := e.d.Deploy(ctx, request("s1", e.put(t, "s1.zip", testkit.ArtifactZip(t, site)), codepipeline.Params{})); err != nil {
+		t.Fatal(err)
+	}
+	track(t, e.d, "s1", codepipeline.Params{}, true)
+	delete(site, "a.html")
+	site["index.html"] = "a2"
+
+	// max-deletes: 0 in the artifact's config refuses the removed page ...
+	site[".edgeflush.yaml"] = "max-deletes: 0\n"
+	_, err := e.d.Deploy(ctx, request("s2", e.put(t, "s2.zip", testkit.ArtifactZip(t, site)), codepipeline.Params{}))
+	var ce *codepipeline.ConfigError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "refusing to delete 1 objects: more than MaxDeletes 0") {
+		t.Fatalf("max-deletes 0 from the artifact: %v", err)
+	}
+	// ... unless UserParameters says otherwise (they win, as flags in the CLI).
+	p := codepipeline.Params{MaxDeletes: 5, Given: map[string]bool{"MaxDeletes": true}}
+	if _, err := e.d.Deploy(ctx, request("s3", e.put(t, "s3.zip", testkit.ArtifactZip(t, site)), p)); err != nil {
+		t.Fatalf("MaxDeletes given: %v", err)
+	}
+	// MaxDeletes 0 in UserParameters allows none, as in the CLI.
+	delete(site, ".edgeflush.yaml")
+	delete(site, "b.html")
+	p = codepipeline.Params{MaxDeletes: 0, Given: map[string]bool{"MaxDeletes": true}, KeepRemoved: time.Hour}
+	req := request("s4", e.put(t, "s4.zip", testkit.ArtifactZip(t, site)), p)
+	req.Params.MaxDeletes = 0
+	if _, err := e.d.Deploy(ctx, req); !errors.As(err, &ce) || ce.Key != "MaxDeletes" {
+		t.Errorf("MaxDeletes 0: %v, want the guard", err)
+	}
+
+	for cfg, want := range map[string]string{
+		"output: json\n":           `setting "output"`,
+		"bucket: other\n":          `UserParameters Bucket says "site"`,
+		"distribution: [EOTHER]\n": "EOTHER",
+		"keep-removed: soon\n":     "duration",
+	} {
+		site[".edgeflush.yaml"] = cfg
+		_, err := e.d.Deploy(ctx, request("bad", e.put(t, "bad.zip", testkit.ArtifactZip(t, site)), codepipeline.Params{}))
+		if !errors.As(err, &ce) || ce.Key != "Config" || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want a Config error with %q", cfg, err, want)
+		}
+	}
+	if codepipeline.DefaultMaxDeletes != sitesync.DefaultMaxDeletes {
+		t.Errorf("the action's default MaxDeletes %d differs from the CLI's %d", codepipeline.DefaultMaxDeletes, sitesync.DefaultMaxDeletes)
+	}
 }

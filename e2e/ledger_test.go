@@ -208,3 +208,30 @@ func countWildcards(paths []string) (exact, wild int) {
 	}
 	return
 }
+
+// Review item: a result that could not be reported (here the function's role cannot
+// call PutJobSuccessResult yet, as right after setup) makes the invocation fail, so
+// that Lambda delivers the event again; the redelivery is idempotent (the ledger's
+// batch, the caller reference) and reports the result: one invalidation, one result.
+func TestUnreportedResultIsDeliveredAgain(t *testing.T) {
+	_, site, put := siteBuckets(t)
+	s := newStack(t, testkit.CloudFrontOptions{CompleteAfter: 200 * time.Millisecond})
+	dist := s.dist()
+	s.jobs.FailNext("PutJobSuccessResult", 1, "AccessDeniedException")
+	d := s.driver(fmt.Sprintf(`{"DistributionId": %q, "Bucket": %q}`, dist, site))
+	d.InputArtifacts = []testkit.Artifact{put("p/v1.zip", deploySite(1))}
+	d.LambdaRetries, d.RetryDelay = 2, 50*time.Millisecond
+	chain := s.run(d)
+	if !chain.Succeeded() {
+		t.Fatalf("final result %s, want success", final(t, chain))
+	}
+	if n := chain.Invocations(); n != 2 {
+		t.Errorf("%d invocations, want 2 (the failed report, then Lambda's retry)", n)
+	}
+	if inv := chain.Jobs[0].Invocations[0]; inv.Err == nil {
+		t.Error("the invocation whose result was not reported returned no error: Lambda would not deliver it again")
+	}
+	if n := len(s.cf.Invalidations(dist)); n != 1 {
+		t.Errorf("%d invalidations, want 1", n)
+	}
+}

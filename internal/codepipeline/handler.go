@@ -220,10 +220,13 @@ func orDefault(d, def time.Duration) time.Duration {
 	return def
 }
 
-// Handle runs one Lambda invocation. It returns an error only when the event has no
-// job id (there is no job to report to). Every other problem, panics included, is
-// reported to the job with PutJobFailureResult, and Handle returns nil so that Lambda
-// does not retry the asynchronous invocation.
+// Handle runs one Lambda invocation. Every problem, panics included, is reported to the
+// job with PutJobFailureResult. Handle returns an error only when there is no job to
+// report to (the event has no job id), or when reporting the result itself failed
+// (other than InvalidJobStateException: the job already has its result): Lambda then
+// delivers the event again, and the first step is idempotent (the ledger's recorded
+// batch, the caller reference per job), so the job gets its result from the retry
+// instead of hanging until CodePipeline's timeout.
 func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (err error) {
 	log := h.logger()
 	ev, perr := ParseEvent(raw)
@@ -239,19 +242,29 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			log.Error("panic", slog.String("panic", fmt.Sprint(v)), slog.String("stack", string(debug.Stack())))
-			r.finish(ctx, result{failure: &failure{typ: types.FailureTypeJobFailed,
+			err = r.finish(ctx, result{failure: &failure{typ: types.FailureTypeJobFailed,
 				msg: fmt.Sprintf("edgeflush hit an internal error (%v); this is a bug: please report it with the function's log for job %s, then retry the stage", v, jobID)}})
-			err = nil
 		}
 	}()
 	if perr != nil {
-		r.finish(ctx, result{failure: &failure{typ: types.FailureTypeJobFailed,
+		return r.finish(ctx, result{failure: &failure{typ: types.FailureTypeJobFailed,
 			msg: "the CodePipeline job event could not be read (" + perr.Error() + "); the function must be invoked by a CodePipeline Invoke/Lambda action"}})
-		return nil
 	}
-	r.finish(ctx, r.execute(ctx))
-	return nil
+	return r.finish(ctx, r.execute(ctx))
 }
+
+// ReportError is returned by Handle when the job's result could not be reported: Lambda
+// delivers the event again.
+type ReportError struct {
+	JobID string
+	Err   error
+}
+
+func (e *ReportError) Error() string {
+	return fmt.Sprintf("could not report the result of job %s (the event will be delivered again): %v", e.JobID, e.Err)
+}
+
+func (e *ReportError) Unwrap() error { return e.Err }
 
 // failure is a job failure to report.
 type failure struct {
@@ -685,9 +698,9 @@ func errText(err error) string {
 }
 
 // finish reports res to CodePipeline and, for a final result, sends the notification.
-// Reporting errors are logged, never returned: the invocation is asynchronous and a
-// returned error would only make Lambda deliver the same event again.
-func (r *run) finish(ctx context.Context, res result) {
+// A reporting error other than InvalidJobStateException is returned (a *ReportError), so
+// that Lambda delivers the event again rather than leaving the job without a result.
+func (r *run) finish(ctx context.Context, res result) error {
 	jobs := r.h.Jobs
 	switch {
 	case res.failure != nil:
@@ -700,9 +713,10 @@ func (r *run) finish(ctx context.Context, res result) {
 			JobId:          aws.String(r.jobID),
 			FailureDetails: &types.FailureDetails{Type: res.failure.typ, Message: aws.String(msg)},
 		})
-		if r.reported(err) {
-			r.notify(ctx, res, msg)
+		if ok, rerr := r.reported(err); !ok || rerr != nil {
+			return rerr
 		}
+		r.notify(ctx, res, msg)
 	case res.token != "":
 		in := &cpsdk.PutJobSuccessResultInput{
 			JobId:             aws.String(r.jobID),
@@ -713,7 +727,8 @@ func (r *run) finish(ctx context.Context, res result) {
 			},
 		}
 		_, err := jobs.PutJobSuccessResult(ctx, in)
-		r.reported(err)
+		_, rerr := r.reported(err)
+		return rerr
 	default:
 		in := &cpsdk.PutJobSuccessResultInput{
 			JobId:           aws.String(r.jobID),
@@ -727,29 +742,32 @@ func (r *run) finish(ctx context.Context, res result) {
 			in.ExecutionDetails.ExternalExecutionId = aws.String(truncate(res.outputs["InvalidationIds"], 1500))
 		}
 		_, err := jobs.PutJobSuccessResult(ctx, in)
-		if r.reported(err) {
-			r.notify(ctx, res, "")
+		if ok, rerr := r.reported(err); !ok || rerr != nil {
+			return rerr
 		}
+		r.notify(ctx, res, "")
 	}
+	return nil
 }
 
-// reported logs the outcome of a result call. It returns false when the job already
-// had a result (InvalidJobStateException: a redelivered event): the invocation that
-// reported first has sent the notification, so this one must not send a second.
-func (r *run) reported(err error) bool {
+// reported logs the outcome of a result call. ok is false when the result was not
+// recorded: the job already had a result (InvalidJobStateException: a redelivered
+// event, whose first invocation has sent the notification; err nil), or the call failed
+// (a *ReportError, for Lambda to deliver the event again).
+func (r *run) reported(err error) (ok bool, _ error) {
 	if err == nil {
 		r.log.Info("result reported", slog.Float64("invocation_seconds", r.h.now().Sub(r.started).Seconds()))
-		return true
+		return true, nil
 	}
 	var ise *types.InvalidJobStateException
 	var ae smithy.APIError
 	if errors.As(err, &ise) || (errors.As(err, &ae) && ae.ErrorCode() == "InvalidJobStateException") {
 		// A redelivered event whose job already has its result.
 		r.log.Warn("job already has a result; ignoring", slog.String("error", err.Error()))
-		return false
+		return false, nil
 	}
-	r.log.Error("could not report the job result", slog.String("error", err.Error()))
-	return true
+	r.log.Error("could not report the job result; returning an error so that Lambda delivers the event again", slog.String("error", err.Error()))
+	return false, &ReportError{JobID: r.jobID, Err: err}
 }
 
 // notifyTimeout bounds the notification so a slow webhook cannot eat the invocation.

@@ -409,11 +409,15 @@ func TestMalformedEventWithJobIDIsReported(t *testing.T) {
 	}
 }
 
-func TestReportingErrorsAreNotReturned(t *testing.T) {
+// A result that could not be reported is returned as an error, so that Lambda delivers
+// the event again instead of leaving the job without a result.
+func TestReportingErrorsAreReturned(t *testing.T) {
 	hs := newHarness(t)
 	hs.jobs.err = errors.New("connection refused")
-	if err := hs.h.Handle(context.Background(), event("job-1", seed, "")); err != nil {
-		t.Fatalf("Handle returned %v", err)
+	err := hs.h.Handle(context.Background(), event("job-1", seed, ""))
+	var re *ReportError
+	if !errors.As(err, &re) || re.JobID != "job-1" {
+		t.Fatalf("Handle returned %v, want a *ReportError", err)
 	}
 	if !strings.Contains(hs.logs.String(), "could not report the job result") {
 		t.Fatal("reporting error not logged")

@@ -59,7 +59,7 @@ func (p *Plan) Apply(ctx context.Context) (res Result, err error) {
 		g.SetLimit(o.Concurrency)
 		for i := range phase {
 			u := &phase[i] // each goroutine sets the etag of its own upload only
-			g.Go(func() error {
+			g.Go(recovered(func() error {
 				etag, err := up.upload(gctx, *u)
 				if err != nil {
 					return err
@@ -71,7 +71,7 @@ func (p *Plan) Apply(ctx context.Context) (res Result, err error) {
 				mu.Unlock()
 				prog.step("upload", u.Key)
 				return nil
-			})
+			}))
 		}
 		if err := g.Wait(); err != nil {
 			return res, err
@@ -194,7 +194,7 @@ func (p *Plan) writeManifest(ctx context.Context) error {
 		g.SetLimit(p.o.Concurrency)
 		for i := range p.Uploads {
 			u := &p.Uploads[i] // each goroutine sets its own upload only
-			g.Go(func() error {
+			g.Go(recovered(func() error {
 				out, err := p.client.HeadObject(gctx, &s3.HeadObjectInput{Bucket: aws.String(p.o.Bucket), Key: aws.String(u.Key)})
 				if isNotFound(err) {
 					return nil
@@ -207,7 +207,7 @@ func (p *Plan) writeManifest(ctx context.Context) error {
 				}
 				u.current = parseETag(aws.ToString(out.ETag)) == u.etag
 				return nil
-			})
+			}))
 		}
 		if err := g.Wait(); err != nil {
 			return err

@@ -91,7 +91,7 @@ func Diff(ctx context.Context, client S3API, src fs.FS, o Options) (*Plan, error
 		sets       headerSets
 	)
 	g0, g0ctx := errgroup.WithContext(ctx)
-	g0.Go(func() error {
+	g0.Go(recovered(func() error {
 		var err error
 		remote, reserved, err = list(g0ctx, client, o.Bucket, o.Prefix)
 		if err != nil {
@@ -107,8 +107,8 @@ func Diff(ctx context.Context, client S3API, src fs.FS, o Options) (*Plan, error
 		}
 		o.Logger.Debug("read manifest", "entries", manEntries, "elapsed", time.Since(t0))
 		return nil
-	})
-	g0.Go(func() error {
+	}))
+	g0.Go(recovered(func() error {
 		var err error
 		paths, err = walk(src, &o)
 		if err != nil {
@@ -118,21 +118,21 @@ func Diff(ctx context.Context, client S3API, src fs.FS, o Options) (*Plan, error
 		g, _ := errgroup.WithContext(g0ctx)
 		g.SetLimit(o.Concurrency)
 		for i, path := range paths {
-			g.Go(func() error {
+			g.Go(recovered(func() error {
 				if err := g0ctx.Err(); err != nil {
 					return err
 				}
 				lf, err := inspect(src, path, &o, &sets)
 				locals[i] = lf
 				return err
-			})
+			}))
 		}
 		if err := g.Wait(); err != nil {
 			return err
 		}
 		o.Logger.Debug("hashed local files", "files", len(paths), "elapsed", time.Since(t0))
 		return nil
-	})
+	}))
 	if err := g0.Wait(); err != nil {
 		return nil, err
 	}
@@ -147,7 +147,7 @@ func Diff(ctx context.Context, client S3API, src fs.FS, o Options) (*Plan, error
 	g.SetLimit(o.Concurrency)
 	for i, path := range paths {
 		lf := locals[i]
-		g.Go(func() error {
+		g.Go(recovered(func() error {
 			ri := findRemote(remote, o.Prefix, path)
 			var ro *remoteObject
 			if ri >= 0 {
@@ -205,7 +205,7 @@ func Diff(ctx context.Context, client S3API, src fs.FS, o Options) (*Plan, error
 			}
 			verdicts[i] = reason
 			return nil
-		})
+		}))
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -493,5 +494,32 @@ func TestKeepDefersDeletesAndGuardCountsLater(t *testing.T) {
 	p2, err := Diff(ctx, client, os.DirFS(dir), o)
 	if err != nil || len(p2.Deletes) != 0 {
 		t.Errorf("after Delete: %v %v", err, p2.Deletes)
+	}
+}
+
+// panicFS panics when one file is opened, as a bug in a worker would.
+type panicFS struct {
+	fs.FS
+	name string
+}
+
+func (p panicFS) Open(name string) (fs.File, error) {
+	if name == p.name {
+		panic("boom in " + name)
+	}
+	return p.FS.Open(name)
+}
+
+// A panic in a worker goroutine (hashing, comparing, uploading) is an error of Sync,
+// not the end of the process: the Lambda action can still report its job.
+func TestWorkerPanicBecomesAnError(t *testing.T) {
+	ctx := context.Background()
+	client, _, bucket := newBucket(t)
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{"a.html": "a", "b.css": "b"})
+	_, err := Sync(ctx, client, panicFS{FS: os.DirFS(dir), name: "b.css"}, Options{Bucket: bucket})
+	var pe *PanicError
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "boom in b.css") || pe.Stack == "" {
+		t.Fatalf("Sync = %v, want a *PanicError with the value and the stack", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"regexp"
 	"runtime/debug"
@@ -299,6 +300,25 @@ type run struct {
 	lastError []string // last creation error per distribution while pending
 	// trackedDone is set once the Deployer was told that every invalidation completed.
 	trackedDone bool
+	// busy counts the creation rounds in a row that CloudFront refused with
+	// TooManyInvalidationsInProgress; nextCreate is when to try again (backoff).
+	busy       int
+	nextCreate time.Time
+}
+
+// MaxCreateBackoff caps the wait between creation attempts refused with
+// TooManyInvalidationsInProgress.
+const MaxCreateBackoff = time.Minute
+
+// createBackoff is the wait after the n-th refusal in a row: the poll interval doubled
+// each time up to MaxCreateBackoff, with jitter (a random half to all of it), so that
+// several pipelines waiting for the same distribution do not retry in step.
+func createBackoff(interval time.Duration, n int) time.Duration {
+	d := MaxCreateBackoff
+	if n < 20 && interval<<(n-1) < MaxCreateBackoff {
+		d = interval << (n - 1)
+	}
+	return d/2 + rand.N(d/2+1)
 }
 
 func (r *run) now() time.Time { return r.h.now() }
@@ -366,9 +386,9 @@ func (r *run) execute(ctx context.Context) result {
 	maxWait := time.Duration(p.MaxWaitMinutes) * time.Minute
 
 	for {
-		if st.Pending() {
+		if st.Pending() && !r.now().Before(r.nextCreate) {
 			before := strings.Join(st.IDs, ",")
-			res, failed := r.createPending(workCtx, &st)
+			res, failed := r.createPending(workCtx, &st, interval)
 			if strings.Join(st.IDs, ",") != before {
 				r.track(workCtx, &st, r.allCompleted(&st))
 			}
@@ -468,7 +488,18 @@ func (r *run) track(ctx context.Context, st *State, completed bool) {
 
 // createPending creates the invalidations whose creation is pending. The in-progress
 // limit and transient errors keep a creation pending; anything else fails the job.
-func (r *run) createPending(ctx context.Context, st *State) (result, bool) {
+func (r *run) createPending(ctx context.Context, st *State, interval time.Duration) (result, bool) {
+	busy := false
+	defer func() {
+		if busy {
+			r.busy++
+			wait := createBackoff(interval, r.busy)
+			r.nextCreate = r.now().Add(wait)
+			r.log.Info("in-progress limit reached; next creation attempt after a backoff", slog.Int("attempt", r.busy), slog.Float64("backoff_seconds", wait.Seconds()))
+		} else {
+			r.busy = 0
+		}
+	}()
 	for i, dist := range st.Distributions {
 		if st.IDs[i] != "" {
 			continue
@@ -479,6 +510,7 @@ func (r *run) createPending(ctx context.Context, st *State) (result, bool) {
 		if err != nil {
 			switch kind := invalidation.Classify(err); {
 			case kind == invalidation.KindInProgressLimit, kind == invalidation.KindTransient, ctx.Err() != nil:
+				busy = busy || kind == invalidation.KindInProgressLimit
 				r.status[i] = "creation pending"
 				r.lastError[i] = err.Error()
 				log.Warn("invalidation not created yet, will retry", slog.String("status", "pending"), slog.String("reason", kind.String()), slog.String("error", err.Error()))

@@ -93,7 +93,10 @@ func (d *Deployer) Deploy(ctx context.Context, req codepipeline.DeployRequest) (
 		return codepipeline.DeployResult{}, err
 	}
 	siteCfg := d.siteConfig(p, req.JobID)
-	client := awsconf.NewS3(siteCfg)
+	client, err := awsconf.NewS3ForBucket(ctx, siteCfg, p.Bucket)
+	if err != nil {
+		return codepipeline.DeployResult{}, &codepipeline.ConfigError{Key: "Bucket", Message: err.Error()}
+	}
 	prefix := sitesync.NormalizePrefix(p.Prefix)
 	concurrency := d.Concurrency
 	if set.concurrency > 0 {
@@ -170,7 +173,10 @@ func (d *Deployer) Deploy(ctx context.Context, req codepipeline.DeployRequest) (
 // (codepipeline.DeployTracker).
 func (d *Deployer) Track(ctx context.Context, pr codepipeline.DeployProgress) error {
 	p := pr.Params
-	client := awsconf.NewS3(d.siteConfig(p, pr.FirstJobID))
+	client, err := awsconf.NewS3ForBucket(ctx, d.siteConfig(p, pr.FirstJobID), p.Bucket)
+	if err != nil {
+		return err
+	}
 	store := ledger.Store{Client: client, Bucket: p.Bucket, Prefix: sitesync.NormalizePrefix(p.Prefix)}
 	if pr.Completed {
 		ids := make(map[string]string, len(pr.Distributions))

@@ -227,7 +227,7 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 	if o.dryRun || o.output == "json" {
 		opts.Progress = nil
 	}
-	client, err := a.s3Client(ctx)
+	client, err := a.s3Client(ctx, o.bucket)
 	if err != nil {
 		return err
 	}

@@ -86,7 +86,7 @@ type JobAPI struct {
 	rejected map[string][]string // job id -> error codes answered to result calls
 	calls    map[string]int      // operation -> count
 	acked    map[string]bool
-	changed  chan struct{} // closed and replaced on every new result
+	changed  chan struct{}       // closed and replaced on every new result
 	faults   map[string][]string // operation -> error codes of the next answers
 }
 

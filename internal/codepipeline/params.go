@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -509,10 +508,9 @@ func (p *Params) validateRest(raw map[string]json.RawMessage) error {
 		if _, both := raw["SlackWebhookParameter"]; both {
 			return &ConfigError{Key: "SlackWebhookUrl", Message: "give either SlackWebhookUrl or SlackWebhookParameter, not both; SlackWebhookParameter keeps the secret URL out of the pipeline definition"}
 		}
-		u, err := url.Parse(p.SlackWebhookURL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			// The value is a secret: do not echo it.
-			return &ConfigError{Key: "SlackWebhookUrl", Message: "is not an http(s) URL; write " + keys["SlackWebhookUrl"]}
+		if err := CheckWebhookURL(p.SlackWebhookURL); err != nil {
+			// The value is a secret: CheckWebhookURL does not echo it.
+			return &ConfigError{Key: "SlackWebhookUrl", Message: err.Error() + "; write " + keys["SlackWebhookUrl"]}
 		}
 	}
 	if _, set := raw["SlackWebhookParameter"]; set && strings.TrimSpace(p.SlackWebhookParameter) == "" {

@@ -120,7 +120,7 @@ func TestParseParamsErrors(t *testing.T) {
 		{`{"DistributionId":"E1","Bucket":"site","MaxPaths":-1}`, "MaxPaths", []string{"0 (the default) to 3000"}},
 		{`{"DistributionId":"E1","Bucket":"site","MaxPaths":3001}`, "MaxPaths", []string{"0 (the default) to 3000"}},
 		{`{"DistributionId":"E1","Bucket":"site","Paths":["/*"]}`, "Paths", []string{"cannot be combined with Bucket"}},
-		{`{"DistributionId":"E1","SlackWebhookUrl":"hooks.slack.com/services/SECRET"}`, "SlackWebhookUrl", []string{"http(s) URL"}},
+		{`{"DistributionId":"E1","SlackWebhookUrl":"hooks.slack.com/services/SECRET"}`, "SlackWebhookUrl", []string{"not a URL"}},
 		{`{"DistributionId":"E1","SlackWebhookUrl":"https://h/SECRET","SlackWebhookParameter":"/p"}`, "SlackWebhookUrl", []string{"not both"}},
 		{`{"DistributionId":"E1","SlackWebhookParameter":" "}`, "SlackWebhookParameter", []string{"SSM SecureString"}},
 		{`{"DistributionId":"E1","RoleArn":"edgeflush-role"}`, "RoleArn", []string{"not an IAM role ARN"}},

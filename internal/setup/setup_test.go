@@ -737,3 +737,36 @@ func TestSetupWaitsForLambdaStates(t *testing.T) {
 		t.Errorf("function = %+v", fn.Configuration)
 	}
 }
+
+// setup never prints a webhook URL (nor the external id): an existing action's
+// SlackWebhookUrl is kept in UserParameters but shown redacted in the plan and in errors.
+func TestSetupNeverPrintsTheWebhookURL(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if err := mustPlan(t, e, Options{DistributionIDs: []string{"E1AAA"}, Zip: zipV1}).Apply(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const secret = "https://hooks.slack.com/services/T000/B000/SECRETSECRET"
+	decl := e.pipeline(t, "site")
+	decl.Stages[2].Actions[0].Configuration["UserParameters"] = `{"PipelineName":"site","DistributionId":"E1AAA","SlackWebhookUrl":"` + secret + `"}`
+	if _, err := e.cp.UpdatePipeline(ctx, &codepipeline.UpdatePipelineInput{Pipeline: decl}); err != nil {
+		t.Fatal(err)
+	}
+	plan := mustPlan(t, e, Options{DistributionIDs: []string{"E1AAA", "E3CCC"}})
+	lines := strings.Join(planLines(plan), "\n")
+	if strings.Contains(lines, "SECRETSECRET") || !strings.Contains(lines, `"SlackWebhookUrl":"\u003credacted\u003e"`) && !strings.Contains(lines, `"SlackWebhookUrl":"<redacted>"`) {
+		t.Errorf("plan shows the webhook URL, or not that it is kept:\n%s", lines)
+	}
+	// An option clashing with the kept URL: the error does not print it either.
+	_, err := PlanSetup(ctx, e.clients, fastOptions(Options{DistributionIDs: []string{"E1AAA"}, SlackWebhookParameter: "/edgeflush/slack"}))
+	if err == nil || strings.Contains(err.Error(), "SECRETSECRET") {
+		t.Errorf("clash: %v", err)
+	}
+	if err := plan.Apply(ctx); err != nil {
+		t.Fatal(err)
+	}
+	params, err := edgecp.ParseParams(e.pipeline(t, "site").Stages[2].Actions[0].Configuration["UserParameters"])
+	if err != nil || params.SlackWebhookURL != secret {
+		t.Errorf("the URL was not kept in UserParameters: %v %v", params.SlackWebhookURL == secret, err)
+	}
+}

@@ -3,7 +3,7 @@
 # script writes. Each section starts with the command that regenerates it.
 #
 #   bench/report.sh          # assemble the report from the committed RESULTS.md files
-#   bench/report.sh --run    # run every benchmark first (about 20 minutes; needs
+#   bench/report.sh --run    # run every benchmark first (about 25 minutes; needs
 #                            # moto_server, aws-lambda-rie, awscli, /usr/bin/time)
 #
 # Not run in CI: the figures depend on the machine, and the scripts take minutes.
@@ -15,6 +15,7 @@ if [ "${1:-}" = "--run" ]; then
 	go run ./bench/faults -runs 5 -out bench/faults/RESULTS.md
 	bench/planner/run.sh
 	bench/deploy/run.sh
+	go run ./bench/edge -out bench/edge/RESULTS.md
 	bench/fuzz/run.sh
 fi
 
@@ -46,6 +47,7 @@ the AWS Lambda Runtime Interface Emulator.
 | [Fault injection](#fault-injection-through-the-real-bootstrap) | throttling, 503, dropped connections, in-progress limits, redelivery, a killed function | every job exactly one result, no duplicate invalidation |
 | [Planner](#planner-collateral-against--and-the-s3deploy-rule-on-real-sites) | invalidation collateral on four real sites against `/*` and s3deploy's rule; planning time and memory at 100,000 keys | never above the rule; < 2 s and < 150 MB |
 | [Deploy](#deploy-against-aws-s3-sync) | `edgeflush deploy` against `aws s3 sync`, with and without 20 ms added latency; memory at 2,000 and 20,000 files | rebuild under a tenth of `aws s3 sync`'s time, flat memory |
+| [Edge](#edge-what-visitors-get-during-and-after-a-deploy) | broken, stale and mixed loads of visitors at the edge during and after deploys v1 → v2 → v3 by the seed flow, `aws s3 sync --delete` + `/*` and `edgeflush deploy --wait`; time until every edge location serves the new version; objects written, invalidation paths | nothing stale after success, nothing broken |
 | [Fuzzing](#fuzzing) | executions and findings of each fuzz target | no open finding |
 HEAD
 	section "Invocation: cold and warm against Python + boto3, completion to result" \
@@ -55,6 +57,8 @@ HEAD
 	section "Planner: collateral against /* and the s3deploy rule on real sites" \
 		"bench/planner/run.sh" bench/planner/RESULTS.md
 	section "Deploy against aws s3 sync" "bench/deploy/run.sh" bench/deploy/RESULTS.md
+	section "Edge: what visitors get during and after a deploy" \
+		"go run ./bench/edge -out bench/edge/RESULTS.md" bench/edge/RESULTS.md
 	section "Fuzzing" "bench/fuzz/run.sh" bench/fuzz/RESULTS.md
 	# The findings are written by hand (what was found, why, and the fix), so they follow
 	# the generated table as they are.

@@ -1,8 +1,10 @@
 // Package demo is the logic of `make demo` (cmd/edgeflush-demo): one CodePipeline action
 // execution through the real Lambda bootstrap under the Runtime Interface Emulator, against
-// moto behind the CloudFront realism proxy, printed step by step. It exists so that a new
-// user sees what the action does (invalidation created, polling, completed, job result)
-// before touching AWS.
+// moto behind the CloudFront realism proxy, printed step by step; then two executions in
+// deploy mode (artifact v1, then v2) with the edge emulator in front of the site bucket,
+// printing what a visitor at each edge location gets before, during and after the v2
+// deploy. It exists so that a new user sees what the action does (invalidation created,
+// polling, completed, job result) and what visitors get, before touching AWS.
 package demo
 
 import (
@@ -18,6 +20,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/edgeflush/edgeflush/internal/testkit"
 )
 
@@ -29,6 +33,8 @@ type Options struct {
 	Delay         time.Duration // CodePipeline's pause before invoking a continuation job
 	Params        string        // UserParameters; %s is replaced by the distribution id
 	Verbose       bool          // also print the function's raw log lines
+	EdgeLocations int           // edge locations of the emulated distribution (deploy part)
+	Sample        time.Duration // how often the visitors ask every location for "/"
 }
 
 // DefaultOptions show both ways a job ends: the invalidation takes 5 s, one invocation
@@ -41,6 +47,8 @@ func DefaultOptions() Options {
 		PollBudget:    3 * time.Second,
 		Delay:         time.Second,
 		Params:        `{"PipelineName": "site-pipeline", "DistributionId": "%s"}`,
+		EdgeLocations: 4,
+		Sample:        500 * time.Millisecond,
 	}
 }
 
@@ -55,6 +63,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.Delay, "delay", o.Delay, "pause before CodePipeline invokes a continuation job")
 	fs.StringVar(&o.Params, "params", o.Params, "UserParameters; %s stands for the demo distribution's id")
 	fs.BoolVar(&o.Verbose, "v", false, "also print the function's raw JSON log lines")
+	fs.IntVar(&o.EdgeLocations, "edge-locations", o.EdgeLocations, "edge locations of the emulated distribution in the deploy part")
+	fs.DurationVar(&o.Sample, "sample", o.Sample, "how often a visitor at each edge location asks for / during the deploy part")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -145,32 +155,12 @@ func Run(ctx context.Context, o Options, w io.Writer) (err error) {
 	stopFollow := follow.start()
 	cleanups = append(cleanups, stopFollow)
 
-	d := &testkit.Driver{
-		Jobs:           jobs,
-		Invoke:         rie.Invoker(),
-		UserParameters: params,
-		Delay:          o.Delay,
-		ResultTimeout:  30 * time.Second,
-		MaxJobs:        50,
-		OnStep: func(s testkit.Step) {
-			follow.flush()
-			switch s.Kind {
-			case testkit.StepJobCreated:
-				if s.Seq == 1 {
-					p.line("pipeline: job %d (%s) with UserParameters %s", s.Seq, s.JobID, params)
-				} else {
-					p.line("pipeline: job %d (%s) created with the continuation token", s.Seq, s.JobID)
-				}
-				p.line("pipeline: invoking the function")
-			case testkit.StepInvoked:
-				if s.Err != nil {
-					p.line("pipeline: the invocation ended with a function error after %s: %v", s.Duration.Round(time.Millisecond), s.Err)
-				}
-			case testkit.StepResult:
-				printResult(p, s, o.Delay)
-			}
-		},
+	s3cfg, err := testkit.SDKConfig(ctx, moto.URL)
+	if err != nil {
+		return err
 	}
+	st := &stack{p: p, moto: moto, cf: cf, jobs: jobs, rie: rie, follow: follow, s3cfg: s3cfg, delay: o.Delay}
+	d := st.driver(params)
 	chain, err := d.Run(ctx)
 	follow.flush()
 	if err != nil {
@@ -184,7 +174,67 @@ func Run(ctx context.Context, o Options, w io.Writer) (err error) {
 		p.line("done: CloudFront completed invalidation %s at +%.1fs, the pipeline got the result %.1fs later, after %d job(s) and %d invocation(s)",
 			invs[0].ID, invs[0].CompleteAt.Sub(p.start).Seconds(), res.At.Sub(invs[0].CompleteAt).Seconds(), len(chain.Jobs), chain.Invocations())
 	}
-	return nil
+	return runDeploy(ctx, o, p, st)
+}
+
+// stack is the running emulators the demo's parts share.
+type stack struct {
+	p      *printer
+	moto   *testkit.Moto
+	cf     *testkit.CloudFront
+	jobs   *testkit.JobAPI
+	rie    *testkit.RIE
+	follow *follower
+	s3cfg  aws.Config
+	delay  time.Duration
+
+	mu      sync.Mutex
+	onGreen func(at time.Time) // called when an execution ends in success
+}
+
+func (st *stack) setOnGreen(f func(time.Time)) {
+	st.mu.Lock()
+	st.onGreen = f
+	st.mu.Unlock()
+}
+
+// driver plays CodePipeline for one execution with params, printing each step.
+func (st *stack) driver(params string) *testkit.Driver {
+	p := st.p
+	return &testkit.Driver{
+		Jobs:           st.jobs,
+		Invoke:         st.rie.Invoker(),
+		UserParameters: params,
+		Delay:          st.delay,
+		ResultTimeout:  30 * time.Second,
+		MaxJobs:        50,
+		OnStep: func(s testkit.Step) {
+			st.follow.flush()
+			switch s.Kind {
+			case testkit.StepJobCreated:
+				if s.Seq == 1 {
+					p.line("pipeline: job %d (%s) with UserParameters %s", s.Seq, s.JobID, params)
+				} else {
+					p.line("pipeline: job %d (%s) created with the continuation token", s.Seq, s.JobID)
+				}
+				p.line("pipeline: invoking the function")
+			case testkit.StepInvoked:
+				if s.Err != nil {
+					p.line("pipeline: the invocation ended with a function error after %s: %v", s.Duration.Round(time.Millisecond), s.Err)
+				}
+			case testkit.StepResult:
+				if r := s.Result; r.Success && r.ContinuationToken == "" {
+					st.mu.Lock()
+					f := st.onGreen
+					st.mu.Unlock()
+					if f != nil {
+						f(r.At)
+					}
+				}
+				printResult(p, s, st.delay)
+			}
+		},
+	}
 }
 
 func printResult(p *printer, s testkit.Step, delay time.Duration) {
@@ -297,6 +347,8 @@ func (f *follower) describe(line string) {
 		f.p.line("  function: polling %s on %s: %s%s", str("invalidation_id"), str("distribution"), str("status"), secs)
 	case "continuing in a new job":
 		f.p.line("  function: still in progress; handing over to a continuation job (token %s chars)", str("token_length"))
+	case "deployed":
+		f.p.line("  function: artifact synced to s3://%s: %s uploaded, %s deleted, %s invalidation path(s)", str("bucket"), str("uploaded"), str("deleted"), str("paths"))
 	case "job succeeded":
 		f.p.line("  function: all invalidations Completed%s", secs)
 	case "job failed":

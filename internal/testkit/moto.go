@@ -4,7 +4,8 @@
 // job API (which moto does not implement), plays CodePipeline as a driver of job chains, and
 // builds and runs the real Lambda bootstrap under the AWS Lambda Runtime Interface Emulator.
 //
-// It imports only the standard library and the AWS SDK so that every package of the module
+// It imports only the standard library, the AWS SDK and its own package edge (the edge
+// emulator, which imports nothing of the module), so that every package of the module
 // can use it in its tests without import cycles. Everything listens on 127.0.0.1 free ports
 // and is stopped in t.Cleanup (or by Close for TestMain and the demo).
 package testkit

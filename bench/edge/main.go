@@ -438,14 +438,18 @@ func deployEdgeflush(ctx context.Context, b *bench, bucket, dist, dir string) (d
 		return deployStats{}, fmt.Errorf("edgeflush deploy: %v\n%s", err, stderr.String())
 	}
 	var doc struct {
-		Uploads []json.RawMessage `json:"uploads"`
-		Deletes []string          `json:"deletes"`
-		Writes  int               `json:"writes"`
+		Uploads      []json.RawMessage `json:"uploads"`
+		Deletes      []string          `json:"deletes"`
+		DeletedAfter []string          `json:"deletedAfterInvalidation"`
+		Writes       int               `json:"writes"`
 	}
 	if err := json.Unmarshal(out, &doc); err != nil {
 		return deployStats{}, fmt.Errorf("edgeflush deploy --output json: %w\n%s", err, out)
 	}
-	return deployStats{puts: len(doc.Uploads), deletes: len(doc.Deletes), writes: doc.Writes}, nil
+	// Removed pages go once the invalidation completed; removed assets are kept for
+	// --keep-removed (24 h by default), so a later deploy deletes them.
+	deletes := len(doc.Deletes) + len(doc.DeletedAfter)
+	return deployStats{puts: len(doc.Uploads), deletes: deletes, writes: doc.Writes + len(doc.DeletedAfter)}, nil
 }
 
 // invalidateAll is the seed Lambda's part: CreateInvalidation /* and poll GetInvalidation

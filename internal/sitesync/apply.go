@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 )
 
 // deleteBatch is DeleteObjects' limit.
@@ -41,7 +42,7 @@ func (p *Plan) Apply(ctx context.Context) (res Result, err error) {
 
 	prog := newProgress(o.Progress, changes)
 	defer prog.finish()
-	up := &uploader{client: p.client, src: p.src, o: o,
+	up := &uploader{client: p.client, src: p.src, o: o, inFlight: semaphore.NewWeighted(o.MaxBytesInFlight),
 		mgr: manager.NewUploader(p.client, func(u *manager.Uploader) {
 			u.PartSize = o.PartSize
 			// Parts of one file in parallel; files are already parallel, so keep it small
@@ -239,6 +240,45 @@ type uploader struct {
 	src    fs.FS
 	o      Options
 	mgr    *manager.Uploader
+	// inFlight holds the bytes the uploads in progress buffer (Options.MaxBytesInFlight).
+	inFlight *semaphore.Weighted
+}
+
+// partsBuffered is how many parts the transfer manager holds for a source without
+// io.ReaderAt: one per part in flight (Concurrency 2) and the one being read.
+const partsBuffered = 3
+
+// streamCost is the weight of an upload that buffers nothing of its own (a file read
+// in place): its share of the SDK's copy buffers.
+const streamCost = 64 << 10
+
+// cost is what the upload of u buffers, known before anything is read, capped by the
+// budget so that any single file can go: gzip output up to gzipInMemory is compressed
+// in memory (at most the source's size plus gzip's few bytes of overhead); larger gzip
+// output goes through a temporary file, which the transfer manager reads at offsets;
+// a source over the multipart threshold that cannot be read at an offset (a zip entry)
+// has its parts buffered.
+func (up *uploader) cost(u Upload) int64 {
+	c := int64(streamCost)
+	switch {
+	case u.Gzip() && u.Size <= gzipInMemory:
+		c += u.Size + u.Size/100
+	case !u.Gzip() && u.Size > up.o.MultipartThreshold && !up.readsAtOffset(u.Path):
+		c = partsBuffered * up.o.PartSize
+	}
+	return min(c, up.o.MaxBytesInFlight)
+}
+
+// readsAtOffset reports whether the source file can be read at an offset (io.ReaderAt:
+// an *os.File, not a zip entry).
+func (up *uploader) readsAtOffset(path string) bool {
+	f, err := up.src.Open(path)
+	if err != nil {
+		return false // the upload itself reports the error
+	}
+	defer f.Close()
+	_, ok := f.(io.ReaderAt)
+	return ok
 }
 
 // gzipInMemory is the largest source compressed in memory; bigger ones use a temp file.
@@ -246,6 +286,11 @@ const gzipInMemory = 4 << 20
 
 // upload writes one object and returns its ETag (unquoted).
 func (up *uploader) upload(ctx context.Context, u Upload) (string, error) {
+	w := up.cost(u)
+	if err := up.inFlight.Acquire(ctx, w); err != nil {
+		return "", err
+	}
+	defer up.inFlight.Release(w)
 	body, size, cleanup, err := up.body(u)
 	if err != nil {
 		return "", err

@@ -66,6 +66,10 @@ const (
 	DefaultMultipartThreshold = 16 << 20
 	// DefaultPartSize is the multipart part size (S3's minimum is 5 MiB).
 	DefaultPartSize = 8 << 20
+	// DefaultMaxBytesInFlight caps the upload buffers held at once, whatever the file
+	// sizes and the concurrency (see Options.MaxBytesInFlight): with 8 MiB parts, two
+	// multipart uploads of sources without io.ReaderAt (zip entries) at a time.
+	DefaultMaxBytesInFlight = 64 << 20
 )
 
 // Special MaxDeletes values (0 is DefaultMaxDeletes).
@@ -116,6 +120,13 @@ type Options struct {
 	// PartSize is raised to S3's 5 MiB minimum).
 	MultipartThreshold int64
 	PartSize           int64
+	// MaxBytesInFlight caps the bytes the uploads buffer at once (0 means
+	// DefaultMaxBytesInFlight). Files are streamed, except the parts of a multipart
+	// upload whose source cannot be read at an offset (a zip entry: the transfer manager
+	// buffers up to three parts of it) and gzip output compressed in memory; an upload
+	// waits until its buffers fit, so memory stays bounded by design rather than by
+	// the file sizes times the concurrency.
+	MaxBytesInFlight int64
 }
 
 // Result reports a sync. Keys are full S3 keys (with the prefix).
@@ -190,6 +201,9 @@ func (o *Options) normalize() error {
 	}
 	if o.MultipartThreshold <= 0 {
 		o.MultipartThreshold = DefaultMultipartThreshold
+	}
+	if o.MaxBytesInFlight <= 0 {
+		o.MaxBytesInFlight = DefaultMaxBytesInFlight
 	}
 	if o.PartSize < manager.MinUploadPartSize {
 		if o.PartSize <= 0 {

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -522,4 +523,64 @@ func TestWorkerPanicBecomesAnError(t *testing.T) {
 	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "boom in b.css") || pe.Stack == "" {
 		t.Fatalf("Sync = %v, want a *PanicError with the value and the stack", err)
 	}
+}
+
+// partCounter counts the multipart parts being uploaded at once.
+type partCounter struct {
+	S3API
+	mu          sync.Mutex
+	active, max int
+}
+
+func (c *partCounter) UploadPart(ctx context.Context, in *s3.UploadPartInput, opts ...func(*s3.Options)) (*s3.UploadPartOutput, error) {
+	c.mu.Lock()
+	c.active++
+	c.max = max(c.max, c.active)
+	c.mu.Unlock()
+	defer func() { c.mu.Lock(); c.active--; c.mu.Unlock() }()
+	return c.S3API.UploadPart(ctx, in, opts...)
+}
+
+// Zip entries cannot be read at an offset, so the transfer manager buffers their parts:
+// MaxBytesInFlight bounds those buffers whatever the file sizes and the concurrency.
+func TestBytesInFlightBoundTheZipPartBuffers(t *testing.T) {
+	ctx := context.Background()
+	client, _, bucket := newBucket(t)
+	files := map[string]string{}
+	for i := range 4 {
+		files[fmt.Sprintf("big%d.bin", i)] = strings.Repeat(fmt.Sprintf("%d", i), 11<<20) // 3 parts of 5 MiB
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for name, body := range files {
+		w, err := zw.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.WriteString(w, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const part = 5 << 20
+	o := Options{Bucket: bucket, Concurrency: 16, MultipartThreshold: part, PartSize: part, MaxBytesInFlight: partsBuffered * part}
+	c := &partCounter{S3API: client}
+	res, err := Sync(ctx, c, zr, o)
+	if err != nil || len(res.Uploaded) != 4 {
+		t.Fatalf("sync: %v %v", res.Uploaded, err)
+	}
+	// One file's buffers fit the budget: its two parts in flight, no other file's.
+	if c.max > 2 {
+		t.Errorf("%d parts uploaded at once with room for one file's buffers, want at most 2", c.max)
+	}
+	if c.max == 0 {
+		t.Error("no multipart upload: the test proves nothing")
+	}
+	t.Logf("at most %d parts at once", c.max)
 }

@@ -52,6 +52,8 @@ type Deployer struct {
 	Concurrency int
 	// MultipartThreshold and PartSize tune multipart uploads (0: sitesync defaults).
 	MultipartThreshold, PartSize int64
+	// MaxBytesInFlight bounds the upload buffers (0: sitesync.DefaultMaxBytesInFlight).
+	MaxBytesInFlight int64
 	Logger                       *slog.Logger
 }
 
@@ -112,6 +114,7 @@ func (d *Deployer) Deploy(ctx context.Context, req codepipeline.DeployRequest) (
 		Exclude:            exclude,
 		MultipartThreshold: d.MultipartThreshold,
 		PartSize:           d.PartSize,
+		MaxBytesInFlight:   d.MaxBytesInFlight,
 		Logger:             log,
 	})
 	if err != nil {

@@ -235,3 +235,70 @@ func TestUnreportedResultIsDeliveredAgain(t *testing.T) {
 		t.Errorf("%d invalidations, want 1", n)
 	}
 }
+
+// A deploy larger than one invocation: 2,000 files with the function's timeout at 10 s.
+// The sync goes on over continuation jobs (its state in the site's ledger, not in the
+// token) with a progress percentage; pages go after every asset, one invalidation
+// covers the whole deploy, and the job succeeds.
+func TestDeployLargerThanOneInvocation(t *testing.T) {
+	ctx := context.Background()
+	s3c, site, put := siteBuckets(t)
+	s := newStack(t, testkit.CloudFrontOptions{CompleteAfter: 200 * time.Millisecond}, "AWS_LAMBDA_FUNCTION_TIMEOUT=10")
+	dist := s.dist()
+	files := map[string]string{"index.html": "<p>home</p>"}
+	for i := range 1000 {
+		files[fmt.Sprintf("docs/p%04d.html", i)] = fmt.Sprintf("<p>%d</p>", i)
+		files[fmt.Sprintf("img/i%04d.svg", i)] = fmt.Sprintf("<svg>%d</svg>", i)
+	}
+	d := s.driver(fmt.Sprintf(`{"DistributionId": %q, "Bucket": %q}`, dist, site))
+	d.InputArtifacts = []testkit.Artifact{put("p/big.zip", files)}
+	d.ResultTimeout = 30 * time.Second
+	start := time.Now()
+	chain := s.run(d)
+	if !chain.Succeeded() {
+		t.Fatalf("final result %s, want success", final(t, chain))
+	}
+	res := final(t, chain)
+	if got := res.OutputVariables["Uploaded"]; got != "2001" {
+		t.Errorf("Uploaded %s, want 2001", got)
+	}
+	deploying := 0
+	for _, l := range s.logLines() {
+		if msg, _ := l["msg"].(string); msg == "deploy continues in a new job" {
+			deploying++
+		}
+	}
+	if deploying == 0 {
+		t.Fatalf("the deploy fit one invocation (%d jobs in %s): the test proves nothing", len(chain.Jobs), time.Since(start))
+	}
+	for _, j := range chain.Jobs {
+		for _, inv := range j.Invocations {
+			if inv.Err != nil {
+				t.Errorf("job %s: invocation failed (timed out?): %v", j.ID, inv.Err)
+			}
+		}
+	}
+	if n := len(s.cf.Invalidations(dist)); n != 1 {
+		t.Errorf("%d invalidations, want 1", n)
+	}
+	if paths := s.cf.Invalidations(dist)[0].Paths; !slices.Equal(paths, []string{"/*"}) {
+		t.Errorf("paths %v, want /* (every object is new)", paths)
+	}
+	n := 0
+	pager := s3.NewListObjectsV2Paginator(s3c, &s3.ListObjectsV2Input{Bucket: aws.String(site)})
+	for pager.HasMorePages() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range page.Contents {
+			if !strings.HasPrefix(aws.ToString(o.Key), ".edgeflush/") {
+				n++
+			}
+		}
+	}
+	if n != len(files) {
+		t.Errorf("%d objects in the bucket, want %d", n, len(files))
+	}
+	t.Logf("%d jobs, %d deploy continuations, %s", len(chain.Jobs), deploying, time.Since(start).Round(time.Second))
+}

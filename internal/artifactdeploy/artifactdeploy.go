@@ -115,6 +115,7 @@ func (d *Deployer) Deploy(ctx context.Context, req codepipeline.DeployRequest) (
 		MultipartThreshold: d.MultipartThreshold,
 		PartSize:           d.PartSize,
 		MaxBytesInFlight:   d.MaxBytesInFlight,
+		StopAt:             req.StopAt,
 		Logger:             log,
 	})
 	if err != nil {
@@ -167,6 +168,12 @@ func (d *Deployer) Deploy(ctx context.Context, req codepipeline.DeployRequest) (
 	out := codepipeline.DeployResult{Uploaded: len(res.Uploaded), Deleted: len(res.Deleted), Paths: paths}
 	if err != nil {
 		return out, fmt.Errorf("sync the artifact: %w", err)
+	}
+	if res.Remaining > 0 {
+		// Out of time for this invocation: the next job goes on (the ledger has the
+		// keys and the paths under the first job's id).
+		out.Continue = true
+		out.Percent = 100 * len(res.Uploaded) / (len(res.Uploaded) + res.Remaining)
 	}
 	return out, nil
 }

@@ -47,6 +47,10 @@ type DeployRequest struct {
 	// ArtifactCredentials read the artifact (they come with the job). The site bucket
 	// is written with the function's identity, or Params.RoleARN's when set.
 	ArtifactCredentials aws.Credentials
+	// StopAt, when set, is when the deploy must stop starting writes and return with
+	// Continue, so that the job can report before the invocation's deadline; the next
+	// job calls Deploy again with the same JobID (the first job's) to go on.
+	StopAt time.Time
 }
 
 // LogValue keeps the artifact credentials out of logs.
@@ -60,6 +64,10 @@ type DeployResult struct {
 	// planner's output); empty when nothing changed.
 	Paths             []string
 	Uploaded, Deleted int
+	// Continue is set when the deploy stopped at StopAt with writes left: the handler
+	// continues it in the next job. Percent is the share of the uploads done.
+	Continue bool
+	Percent  int
 }
 
 // Deployer syncs the input artifact to the site bucket (deploy mode, issue 4). It runs
@@ -360,11 +368,17 @@ func (r *run) execute(ctx context.Context) result {
 		return r.fail(fmt.Errorf("set up the CloudFront client: %w", err), "")
 	}
 
+	// A deploy stops starting writes in time for the report, then goes on in the next
+	// job (no limit without a deadline).
+	var deployStop time.Time
+	if dl, ok := ctx.Deadline(); ok {
+		deployStop = dl.Add(-margin)
+	}
 	var st State
 	if data.ContinuationToken == "" {
 		st = State{FirstJobID: r.jobID, Start: r.started, Distributions: p.DistributionIDs, Paths: p.Paths}
 		if p.DeployMode() {
-			res, done := r.deploy(workCtx, &st)
+			res, done := r.deploy(workCtx, &st, deployStop)
 			if done {
 				return res
 			}
@@ -378,7 +392,20 @@ func (r *run) execute(ctx context.Context) result {
 			return result{failure: &failure{typ: types.FailureTypeJobFailed,
 				msg: err.Error() + ". The job cannot be continued; retry the stage to start over (the invalidations already created stay in place)."}}
 		}
-		r.log.Info("continuing", slog.String("first_job_id", st.FirstJobID), slog.Float64("elapsed", r.now().Sub(st.Start).Seconds()))
+		r.log.Info("continuing", slog.String("first_job_id", st.FirstJobID), slog.Float64("elapsed", r.now().Sub(st.Start).Seconds()),
+			slog.Bool("deploying", st.Deploying))
+		if st.Deploying {
+			if !p.DeployMode() {
+				return r.fail(&ConfigError{Key: "Bucket", Message: "the continuation token is of a deploy, but UserParameters has no Bucket"}, "")
+			}
+			res, done := r.deploy(workCtx, &st, deployStop)
+			if done {
+				return res
+			}
+			st.PathCount = len(st.Paths)
+			st.IDs = make([]string, len(st.Distributions))
+			st.Completed = make([]bool, len(st.Distributions))
+		}
 	}
 	r.st = &st
 	r.status = make([]string, len(st.Distributions))
@@ -424,9 +451,10 @@ func (r *run) execute(ctx context.Context) result {
 	}
 }
 
-// deploy runs the Deployer on the first job. done reports that the result is final
-// (a failure, or a success because nothing changed).
-func (r *run) deploy(ctx context.Context, st *State) (result, bool) {
+// deploy runs the Deployer on the first job, and on the continuation jobs of a deploy
+// sliced over several invocations (st.Deploying). done reports that the result is final
+// (a failure, a success because nothing changed, or a continuation of the deploy).
+func (r *run) deploy(ctx context.Context, st *State, stopAt time.Time) (result, bool) {
 	p := r.params
 	if r.h.Deployer == nil {
 		return r.fail(&ConfigError{Key: "Bucket", Message: "deploy mode is not available in this build of the function; remove Bucket to invalidate only"}, ""), true
@@ -438,7 +466,8 @@ func (r *run) deploy(ctx context.Context, st *State) (result, bool) {
 	loc := data.InputArtifacts[0].Location.S3Location
 	creds := data.ArtifactCredentials
 	req := DeployRequest{
-		JobID:    r.jobID,
+		JobID:    st.FirstJobID,
+		StopAt:   stopAt,
 		Params:   p,
 		Artifact: ArtifactLocation{Bucket: loc.BucketName, Key: loc.ObjectKey},
 		ArtifactCredentials: aws.Credentials{
@@ -461,8 +490,31 @@ func (r *run) deploy(ctx context.Context, st *State) (result, bool) {
 		}
 	}
 	r.log.Info("deployed", slog.String("bucket", p.Bucket), slog.Int("uploaded", res.Uploaded), slog.Int("deleted", res.Deleted),
-		slog.Int("paths", len(res.Paths)), slog.Float64("deploy_seconds", r.now().Sub(t0).Seconds()))
-	st.Deploy = &DeployCounts{Uploaded: res.Uploaded, Deleted: res.Deleted}
+		slog.Int("paths", len(res.Paths)), slog.Float64("deploy_seconds", r.now().Sub(t0).Seconds()), slog.Bool("continue", res.Continue))
+	if st.Deploy == nil {
+		st.Deploy = &DeployCounts{}
+	}
+	st.Deploy.Uploaded += res.Uploaded
+	st.Deploy.Deleted += res.Deleted
+	if res.Continue {
+		// The sync goes on in the next job; its state (keys, planned paths) is in the
+		// site's ledger under the first job's id, the token only says so.
+		st.Deploying = true
+		st.Distributions = p.DistributionIDs
+		st.Paths, st.PathCount = nil, 0
+		st.IDs = make([]string, len(st.Distributions))
+		st.Completed = make([]bool, len(st.Distributions))
+		tok, err := EncodeToken(*st)
+		if err != nil {
+			return r.fail(err, ""), true
+		}
+		percent := min(99, max(1, res.Percent))
+		summary := fmt.Sprintf("%sDeploying to s3://%s/%s: %d uploaded so far (%d%% of this slice's uploads); continuing in the next job.",
+			r.summaryPrefix(), p.Bucket, p.Prefix, st.Deploy.Uploaded, res.Percent)
+		r.log.Info("deploy continues in a new job", slog.Int("token_length", len(tok)), slog.Int("percent_complete", percent))
+		return result{token: tok, percent: percent, summary: summary, state: st}, true
+	}
+	st.Deploying = false
 	st.Paths = res.Paths
 	if len(res.Paths) == 0 {
 		// Nothing changed: nothing to invalidate.

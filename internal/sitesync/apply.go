@@ -55,10 +55,16 @@ func (p *Plan) Apply(ctx context.Context) (res Result, err error) {
 	for split < len(p.Uploads) && !IsHTML(p.Uploads[split].Key) {
 		split++
 	}
+	started := 0
 	for _, phase := range [][]Upload{p.Uploads[:split], p.Uploads[split:]} {
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(o.Concurrency)
 		for i := range phase {
+			if !o.StopAt.IsZero() && started > 0 && time.Now().After(o.StopAt) {
+				res.Remaining = len(p.Uploads) - started
+				break
+			}
+			started++
 			u := &phase[i] // each goroutine sets the etag of its own upload only
 			g.Go(recovered(func() error {
 				etag, err := up.upload(gctx, *u)
@@ -77,6 +83,21 @@ func (p *Plan) Apply(ctx context.Context) (res Result, err error) {
 		if err := g.Wait(); err != nil {
 			return res, err
 		}
+		if res.Remaining > 0 {
+			break
+		}
+	}
+	if res.Remaining > 0 {
+		// Out of time: no page of a later phase and no delete before every upload is
+		// made. The manifest records what was uploaded, so the next slice skips it.
+		res.Uploaded = sortedUnion(res.Uploaded)
+		if err := p.writeManifest(ctx); err != nil {
+			o.Logger.Warn("deploy manifest not written", "err", err)
+		} else {
+			writes.Add(1)
+		}
+		o.Logger.Info("stopping the sync for this slice", "uploaded", len(res.Uploaded), "remaining", res.Remaining)
+		return res, nil
 	}
 
 	n, err := deleteKeys(ctx, p.client, o.Bucket, p.Deletes, func(batch []string) {

@@ -37,6 +37,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -127,6 +128,12 @@ type Options struct {
 	// waits until its buffers fit, so memory stays bounded by design rather than by
 	// the file sizes times the concurrency.
 	MaxBytesInFlight int64
+	// StopAt, when set, is when Apply stops starting uploads (it always starts at least
+	// one): the uploads in progress finish, the manifest records them, and the result
+	// says how many are left (Result.Remaining); the pages and the deletes wait for a
+	// later Apply, so the order of the writes holds across slices. The Lambda action
+	// syncs a large artifact in slices that fit one invocation this way.
+	StopAt time.Time
 }
 
 // Result reports a sync. Keys are full S3 keys (with the prefix).
@@ -144,6 +151,9 @@ type Result struct {
 	// Waiting are remote keys missing locally kept for now (Plan.Keep): they are still
 	// served, so they count among All.
 	Waiting []string
+	// Remaining counts the uploads not made because StopAt passed (nothing was deleted
+	// then).
+	Remaining int
 	// Writes counts the S3 write requests made (uploads, deletes, manifest).
 	Writes int
 }

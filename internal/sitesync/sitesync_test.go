@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -583,4 +584,35 @@ func TestBytesInFlightBoundTheZipPartBuffers(t *testing.T) {
 		t.Error("no multipart upload: the test proves nothing")
 	}
 	t.Logf("at most %d parts at once", c.max)
+}
+
+// StopAt slices a sync: at least one upload per slice, no page or delete before every
+// asset is up, the manifest records each slice so the next skips what is done.
+func TestStopAtSlicesTheSync(t *testing.T) {
+	ctx := context.Background()
+	client, _, bucket := newBucket(t)
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{"old.css": "x"})
+	if _, err := Sync(ctx, client, os.DirFS(dir), Options{Bucket: bucket}); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(dir, "old.css"))
+	writeTree(t, dir, map[string]string{"a.css": "a", "b.js": "b", "c.png": "c", "index.html": "i"})
+	o := Options{Bucket: bucket, Concurrency: 1, StopAt: time.Now().Add(-time.Second)}
+	for slice := 1; ; slice++ {
+		res, err := Sync(ctx, client, os.DirFS(dir), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Remaining > 0 {
+			if len(res.Uploaded) != 1 || len(res.Deleted) != 0 || slices.Contains(res.Uploaded, "index.html") {
+				t.Fatalf("slice %d: uploaded %v deleted %v remaining %d: want one asset, no page, no delete", slice, res.Uploaded, res.Deleted, res.Remaining)
+			}
+			continue
+		}
+		if slice != 4 || strings.Join(res.Uploaded, ",") != "index.html" || strings.Join(res.Deleted, ",") != "old.css" {
+			t.Fatalf("last slice %d: uploaded %v deleted %v; want the page and the delete in slice 4, after the three assets", slice, res.Uploaded, res.Deleted)
+		}
+		break
+	}
 }

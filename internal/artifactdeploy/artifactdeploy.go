@@ -54,7 +54,7 @@ type Deployer struct {
 	MultipartThreshold, PartSize int64
 	// MaxBytesInFlight bounds the upload buffers (0: sitesync.DefaultMaxBytesInFlight).
 	MaxBytesInFlight int64
-	Logger                       *slog.Logger
+	Logger           *slog.Logger
 }
 
 // New returns a Deployer using the function's configuration.

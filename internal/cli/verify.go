@@ -134,7 +134,7 @@ func (a *app) verify(ctx context.Context, o verify.Options) (*verify.Report, err
 	if err != nil {
 		return nil, err
 	}
-	s3c, err := a.s3Client(ctx)
+	s3c, err := a.s3Client(ctx, o.Bucket)
 	if err != nil {
 		return nil, err
 	}

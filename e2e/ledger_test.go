@@ -68,7 +68,7 @@ func covers(t *testing.T, paths []string, key string) bool {
 func TestDeployRetryAfterFailedInvalidationStillInvalidates(t *testing.T) {
 	_, site, put := siteBuckets(t)
 	s := newStack(t, testkit.CloudFrontOptions{CompleteAfter: 200 * time.Millisecond})
-	dist := s.dist()
+	dist := s.siteDist(site)
 	params := fmt.Sprintf(`{"DistributionId": %q, "Bucket": %q, "MaxPaths": 30}`, dist, site)
 
 	d := s.driver(params)
@@ -133,7 +133,7 @@ func TestRedeliveredDeployWithHalfTheWildcardsBusy(t *testing.T) {
 	ctx := context.Background()
 	_, site, put := siteBuckets(t)
 	s := newStack(t, testkit.CloudFrontOptions{CompleteAfter: time.Hour})
-	dist := s.dist()
+	dist := s.siteDist(site)
 	s.cf.Occupy(t, dist, 7, 0) // 8 of 15 wildcard slots left
 	params := fmt.Sprintf(`{"DistributionId": %q, "Bucket": %q, "MaxPaths": 10, "Wait": false}`, dist, site)
 
@@ -216,7 +216,7 @@ func countWildcards(paths []string) (exact, wild int) {
 func TestUnreportedResultIsDeliveredAgain(t *testing.T) {
 	_, site, put := siteBuckets(t)
 	s := newStack(t, testkit.CloudFrontOptions{CompleteAfter: 200 * time.Millisecond})
-	dist := s.dist()
+	dist := s.siteDist(site)
 	s.jobs.FailNext("PutJobSuccessResult", 1, "AccessDeniedException")
 	d := s.driver(fmt.Sprintf(`{"DistributionId": %q, "Bucket": %q}`, dist, site))
 	d.InputArtifacts = []testkit.Artifact{put("p/v1.zip", deploySite(1))}
@@ -244,7 +244,7 @@ func TestDeployLargerThanOneInvocation(t *testing.T) {
 	ctx := context.Background()
 	s3c, site, put := siteBuckets(t)
 	s := newStack(t, testkit.CloudFrontOptions{CompleteAfter: 200 * time.Millisecond}, "AWS_LAMBDA_FUNCTION_TIMEOUT=10")
-	dist := s.dist()
+	dist := s.siteDist(site)
 	files := map[string]string{"index.html": "<p>home</p>"}
 	for i := range 1000 {
 		files[fmt.Sprintf("docs/p%04d.html", i)] = fmt.Sprintf("<p>%d</p>", i)

@@ -36,6 +36,7 @@ func setup(t *testing.T) env {
 			t.Fatal(err)
 		}
 	}
+	testDist = siteDistribution(t, m.URL)
 	return env{client: client, d: &Deployer{Config: cfg, TempDir: t.TempDir()}}
 }
 
@@ -47,9 +48,11 @@ func (e env) put(t *testing.T, key string, body []byte) codepipeline.ArtifactLoc
 	return codepipeline.ArtifactLocation{Bucket: "artifacts", Key: key}
 }
 
-// testDist is the distribution of the requests that name none: no such distribution
-// exists, so a recorded invalidation on it counts as completed when checked.
-const testDist = "EDEPLOYTEST"
+// testDist is the distribution of the requests that name none, created by setup: it
+// reads the bucket "site" (deploy checks that before writing), and an invalidation
+// recorded on it under a made-up id counts as completed when checked
+// (NoSuchInvalidation).
+var testDist string
 
 func request(job string, loc codepipeline.ArtifactLocation, p codepipeline.Params) codepipeline.DeployRequest {
 	if p.Bucket == "" {

@@ -104,7 +104,9 @@ func (d *Deployer) Deploy(ctx context.Context, req codepipeline.DeployRequest) (
 	if err != nil {
 		return codepipeline.DeployResult{}, err
 	}
-	mapOpts.IndexDocument = set.indexDocument
+	if set.indexDocument != "" {
+		mapOpts.IndexDocument = set.indexDocument // the artifact's index-document
+	}
 	client, err := awsconf.NewS3ForBucket(ctx, siteCfg, p.Bucket)
 	if err != nil {
 		return codepipeline.DeployResult{}, &codepipeline.ConfigError{Key: "Bucket", Message: err.Error()}

@@ -92,9 +92,9 @@ func applySettings(cfg *siteconfig.Config, p *codepipeline.Params) (settings, er
 			}
 			out.concurrency = n
 		case "index-document":
-			if s != "-" {
-				out.indexDocument = s
-			}
+			// As the CLI's flag: "-" is none, which the planner and origin.Map both
+			// read as such ("" would be the planner's default, index.html).
+			out.indexDocument = s
 		case "dir-without-slash":
 			b, err := strconv.ParseBool(s)
 			if err != nil {

@@ -27,6 +27,7 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"mime"
 	"net/http"
 	"os"
@@ -75,7 +76,7 @@ func main() {
 	flag.DurationVar(&c.warm, "warm", 3*time.Second, "visitor load before the first measured deploy")
 	flag.DurationVar(&c.settle, "settle", 0, "visitor load after each deploy reported success (default: lazy-delay + 2s)")
 	flag.DurationVar(&c.poll, "poll", time.Second, "every tool's invalidation status poll interval")
-	flag.StringVar(&tools, "tools", "seed,s3sync,edgeflush", "tools to run, comma-separated")
+	flag.StringVar(&tools, "tools", "seed,s3sync,edgeflush,edgeflush-killed,edgeflush-retried", "tools to run, comma-separated")
 	flag.StringVar(&c.edgeflushBin, "edgeflush", "", "a prebuilt edgeflush binary (default: go build ./cmd/edgeflush)")
 	flag.Parse()
 	c.tools = strings.Split(tools, ",")
@@ -124,6 +125,8 @@ var allTools = []tool{
 	{"seed", "seed flow: every file PUT, then `/*` + wait", deploySeed},
 	{"s3sync", "`aws s3 sync --delete`, then `/*` + wait", deploySync},
 	{"edgeflush", "`edgeflush deploy --wait`", deployEdgeflush},
+	{"edgeflush-killed", "`edgeflush deploy --wait` killed (SIGKILL) at a random point, then run again", deployEdgeflushKilled},
+	{"edgeflush-retried", "`edgeflush deploy --wait` whose CreateInvalidation is denied after the uploads, then run again", deployEdgeflushRetried},
 }
 
 // deployStats is what a tool wrote.
@@ -426,6 +429,43 @@ func deploySync(ctx context.Context, b *bench, bucket, dist, dir string) (deploy
 	return s, b.invalidateAll(ctx, dist)
 }
 
+// deployEdgeflushKilled starts the real binary, kills it after a random delay within
+// the time a deploy takes here (before, during or after its uploads or its
+// invalidation), then runs it again to the end: the second run's report is the
+// deploy's (what the first wrote before the kill is not counted).
+func deployEdgeflushKilled(ctx context.Context, b *bench, bucket, dist, dir string) (deployStats, error) {
+	cmd := edgeflushCmd(ctx, b, bucket, dist, dir)
+	if err := cmd.Start(); err != nil {
+		return deployStats{}, err
+	}
+	delay := time.Duration(rand.Int64N(int64(3 * time.Second)))
+	t := time.AfterFunc(delay, func() { _ = cmd.Process.Kill() })
+	err := cmd.Wait()
+	killed := !t.Stop()
+	logf("edgeflush-killed: first run %s after %s (%v)", map[bool]string{true: "killed", false: "finished"}[killed], delay.Round(time.Millisecond), err)
+	return deployEdgeflush(ctx, b, bucket, dist, dir)
+}
+
+// deployEdgeflushRetried makes the first run's CreateInvalidation fail (AccessDenied,
+// as on a first setup without the permission) after its uploads, then runs it again:
+// the retry has nothing left to upload and must still invalidate what the first run
+// changed (the site's ledger).
+func deployEdgeflushRetried(ctx context.Context, b *bench, bucket, dist, dir string) (deployStats, error) {
+	b.cf.Inject(testkit.FaultAccessDenied, 1)
+	if _, err := deployEdgeflush(ctx, b, bucket, dist, dir); err == nil {
+		return deployStats{}, fmt.Errorf("edgeflush-retried: the first run succeeded although its invalidation was denied")
+	}
+	logf("edgeflush-retried: first run failed after its uploads, as injected; running it again")
+	return deployEdgeflush(ctx, b, bucket, dist, dir)
+}
+
+func edgeflushCmd(ctx context.Context, b *bench, bucket, dist, dir string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, b.bin, "deploy", dir, "--bucket", bucket, "--distribution", dist, "--wait",
+		"--poll-interval", b.c.poll.String(), "--output", "json")
+	cmd.Env = append(append(withoutAWS(os.Environ()), testkit.BaseEnv(b.moto.URL)...), b.cf.Env()...)
+	return cmd
+}
+
 // deployEdgeflush runs the real binary: deploy by content, exact invalidation, --wait.
 func deployEdgeflush(ctx context.Context, b *bench, bucket, dist, dir string) (deployStats, error) {
 	cmd := exec.CommandContext(ctx, b.bin, "deploy", dir, "--bucket", bucket, "--distribution", dist, "--wait",
@@ -438,14 +478,18 @@ func deployEdgeflush(ctx context.Context, b *bench, bucket, dist, dir string) (d
 		return deployStats{}, fmt.Errorf("edgeflush deploy: %v\n%s", err, stderr.String())
 	}
 	var doc struct {
-		Uploads []json.RawMessage `json:"uploads"`
-		Deletes []string          `json:"deletes"`
-		Writes  int               `json:"writes"`
+		Uploads      []json.RawMessage `json:"uploads"`
+		Deletes      []string          `json:"deletes"`
+		DeletedAfter []string          `json:"deletedAfterInvalidation"`
+		Writes       int               `json:"writes"`
 	}
 	if err := json.Unmarshal(out, &doc); err != nil {
 		return deployStats{}, fmt.Errorf("edgeflush deploy --output json: %w\n%s", err, out)
 	}
-	return deployStats{puts: len(doc.Uploads), deletes: len(doc.Deletes), writes: doc.Writes}, nil
+	// Removed pages go once the invalidation completed; removed assets are kept for
+	// --keep-removed (24 h by default), so a later deploy deletes them.
+	deletes := len(doc.Deletes) + len(doc.DeletedAfter)
+	return deployStats{puts: len(doc.Uploads), deletes: deletes, writes: doc.Writes + len(doc.DeletedAfter)}, nil
 }
 
 // invalidateAll is the seed Lambda's part: CreateInvalidation /* and poll GetInvalidation

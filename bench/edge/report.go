@@ -110,7 +110,7 @@ func (b *bench) report(results []toolResult, started time.Time, took time.Durati
 		}
 		p(". %d visitor loads over locations %s; the edge answered %d requests (probe included), %.0f %% from a cache.\n", r.loads, locSummary(r.locs), r.records, hit)
 	}
-	p("\nObjects written count PUTs and DELETEs; edgeflush's also count its own manifest and journal writes (`writes` of `--output json`). ")
+	p("\nObjects written count PUTs and DELETEs; edgeflush's also count its own manifest and ledger writes (`writes` of `--output json`, plus the pages deleted once the invalidation completed; removed assets are kept for `--keep-removed`, 24 h by default, and deleted by a later deploy). ")
 	p("Mixed loads during a deploy come from the files that keep their name (`img/logo.svg` in v2, `img/bg.svg` in v3): until a location drops its copy, a page of the new version can meet the old image there, or an old page cached there the new image fetched by a miss.\n\n")
 	for _, r := range results {
 		if r.tool.name != "edgeflush" {

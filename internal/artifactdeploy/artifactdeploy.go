@@ -4,10 +4,13 @@
 // so memory stays bounded whatever the artifact's size, opens it as an fs.FS, syncs it
 // to the site bucket with sitesync, and plans the invalidation of what changed.
 //
-// Redelivered events: the sync runs with the job id as its journal id, so the keys a
-// first delivery changed are recorded in <prefix>.edgeflush/journal/<job id>.json
-// before its first write, and a second delivery of the same job, which finds nothing
-// left to upload, still returns the paths for them.
+// The site's ledger (internal/ledger) is read first and written before the first write:
+// the keys earlier deploys changed and no completed invalidation covers yet (a stage
+// that failed after its uploads and is retried, a run that did not wait) are covered
+// by this deploy's plan; the first delivery stores its planned paths under its job id,
+// so that a redelivered event, which finds nothing left to upload, sends the very same
+// batch under the same caller reference. Removed pages are deleted once the
+// invalidation completed (Track), other removed objects after KeepRemoved.
 package artifactdeploy
 
 import (
@@ -22,6 +25,7 @@ import (
 	"path"
 	"runtime/debug"
 	"slices"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -33,6 +37,7 @@ import (
 	"github.com/edgeflush/edgeflush/internal/codepipeline"
 	"github.com/edgeflush/edgeflush/internal/invalidation"
 	"github.com/edgeflush/edgeflush/internal/invalidation/budget"
+	"github.com/edgeflush/edgeflush/internal/ledger"
 	"github.com/edgeflush/edgeflush/internal/planner"
 	"github.com/edgeflush/edgeflush/internal/release"
 	"github.com/edgeflush/edgeflush/internal/siteconfig"
@@ -52,7 +57,9 @@ type Deployer struct {
 	Concurrency int
 	// MultipartThreshold and PartSize tune multipart uploads (0: sitesync defaults).
 	MultipartThreshold, PartSize int64
-	Logger                       *slog.Logger
+	// MaxBytesInFlight bounds the upload buffers (0: sitesync.DefaultMaxBytesInFlight).
+	MaxBytesInFlight int64
+	Logger           *slog.Logger
 }
 
 // New returns a Deployer using the function's configuration.
@@ -88,10 +95,13 @@ func (d *Deployer) Deploy(ctx context.Context, req codepipeline.DeployRequest) (
 	if err != nil {
 		return codepipeline.DeployResult{}, err
 	}
-	siteCfg := d.Config
-	if p.RoleARN != "" {
-		siteCfg = awsconf.AssumeRole(d.Config, p.RoleARN, p.ExternalID, codepipeline.SessionName(req.JobID))
+	set, err := applySettings(cfg, &p)
+	if err != nil {
+		return codepipeline.DeployResult{}, err
 	}
+	siteCfg := d.siteConfig(p, req.JobID)
+	// Routes a tenant target's calls to the tenant operations (planning, the ledger's
+	// checks of earlier invalidations).
 	cf := invalidation.NewClient(cloudfront.NewFromConfig(siteCfg))
 	// Before any write: every distribution must read the site (urlmap.go).
 	sites, mapOpts, err := checkSite(ctx, cloudfront.NewFromConfig(siteCfg), p)
@@ -111,61 +121,107 @@ func (d *Deployer) Deploy(ctx context.Context, req codepipeline.DeployRequest) (
 			log.Warn("cache tags not written", slog.String("reason", s))
 		}
 	}
-	client := awsconf.NewS3(siteCfg)
+	if set.indexDocument != "" {
+		mapOpts.IndexDocument = set.indexDocument // the artifact's index-document
+	}
+	client, err := awsconf.NewS3ForBucket(ctx, siteCfg, p.Bucket)
+	if err != nil {
+		return codepipeline.DeployResult{}, &codepipeline.ConfigError{Key: "Bucket", Message: err.Error()}
+	}
 	if p.Release {
 		return d.deployRelease(ctx, log, client, awsconf.NewKeyValueStore(siteCfg), zr, cfg, exclude, req)
 	}
-	res, err := sitesync.Sync(ctx, client, zr, sitesync.Options{
+	prefix := sitesync.NormalizePrefix(p.Prefix)
+	concurrency := d.Concurrency
+	if set.concurrency > 0 {
+		concurrency = set.concurrency
+	}
+	plan, err := sitesync.Diff(ctx, client, zr, sitesync.Options{
 		CacheTagMetadata:   tagMeta,
 		Bucket:             p.Bucket,
 		Prefix:             p.Prefix,
 		Config:             cfg,
-		MaxDeletes:         p.MaxDeletes,
+		MaxDeletes:         maxDeletes(p.MaxDeletes),
 		MaxDeletesName:     "MaxDeletes",
-		Concurrency:        d.Concurrency,
+		Concurrency:        concurrency,
 		Exclude:            exclude,
-		JournalID:          req.JobID,
 		MultipartThreshold: d.MultipartThreshold,
 		PartSize:           d.PartSize,
+		MaxBytesInFlight:   d.MaxBytesInFlight,
+		StopAt:             req.StopAt,
 		Logger:             log,
 	})
+	if err != nil {
+		return codepipeline.DeployResult{}, fmt.Errorf("compare the artifact with s3://%s/%s: %w", p.Bucket, prefix, err)
+	}
+	lg := &ledger.Deploy{
+		Store:       ledger.Store{Client: client, Bucket: p.Bucket, Prefix: prefix},
+		CloudFront:  cf,
+		RunID:       req.JobID,
+		Targets:     p.DistributionIDs,
+		KeepRemoved: p.KeepRemoved,
+		Wait:        p.Wait,
+		Log:         log,
+	}
+	if err := lg.Prepare(ctx, plan, prefix); err != nil {
+		return codepipeline.DeployResult{}, err
+	}
 	var guard *sitesync.DeleteGuardError
-	if errors.As(err, &guard) {
+	if err := plan.CheckDeletes(); errors.As(err, &guard) {
 		return codepipeline.DeployResult{}, &codepipeline.ConfigError{Key: "MaxDeletes", Message: guard.Error()}
 	}
-	if err != nil {
-		return codepipeline.DeployResult{Uploaded: len(res.Uploaded), Deleted: len(res.Deleted)}, fmt.Errorf("sync the artifact: %w", err)
-	}
-	out := codepipeline.DeployResult{Uploaded: len(res.Uploaded), Deleted: len(res.Deleted)}
-	if len(res.Changed) == 0 {
-		return out, nil
-	}
+	res := plan.Result()
 	if err := tags.Record(ctx, client, p.Bucket, p.Prefix, res); err != nil {
-		return out, err
+		return codepipeline.DeployResult{}, err
 	}
-	plan, rep, err := d.planSite(ctx, log, sites, mapOpts, cf, p.DistributionIDs,
-		planner.Input{All: res.All, Changed: res.Changed, MaxPaths: p.MaxPaths}, tags.Func(ctx))
-	if err != nil {
-		var ie *planner.InputError
-		if errors.As(err, &ie) {
-			return out, &codepipeline.ConfigError{Key: "MaxPaths", Message: err.Error()}
+	var paths []string
+	if g, ok := lg.Redelivered(); ok {
+		// The same job delivered again: the same batch, whatever is in progress now.
+		paths = g.Paths
+		log.Info("redelivered event: reusing the first delivery's planned paths", slog.Int("paths", len(paths)))
+	} else if len(res.Changed) > 0 {
+		pr, rep, err := d.planSite(ctx, log, sites, mapOpts, cf, p.DistributionIDs,
+			planner.Input{All: res.All, Changed: res.Changed, MaxPaths: p.MaxPaths, IndexDocument: set.indexDocument, DirWithoutSlash: set.dirWithoutSlash}, tags.Func(ctx))
+		if err != nil {
+			var ie *planner.InputError
+			if errors.As(err, &ie) {
+				return codepipeline.DeployResult{}, &codepipeline.ConfigError{Key: "MaxPaths", Message: err.Error()}
+			}
+			return codepipeline.DeployResult{}, fmt.Errorf("plan the invalidation of %d changed keys: %w", len(res.Changed), err)
 		}
-		return out, fmt.Errorf("plan the invalidation of %d changed keys: %w", len(res.Changed), err)
+		paths = pr.Paths
+		log.Info("deploy planned", slog.Int("changed", len(res.Changed)), slog.Int("pending", len(res.Pending)),
+			slog.Int("kept", len(res.Waiting)), slog.Int("paths", len(pr.Paths)), slog.Int("wildcards", pr.Wildcards),
+			slog.Int("collateral", pr.Collateral), slog.Int("max_wildcards", rep.MaxWildcards), slog.Bool("capped_by_in_progress", rep.Capped()))
 	}
-	out.Paths = plan.Paths
+	if len(res.Changed) > 0 || len(res.Waiting) > 0 || lg.Selection().Forgets() {
+		// One batch for every target (the union of their plans, urlmap.go).
+		if err := lg.Begin(ctx, res.Changed, paths, nil); err != nil {
+			return codepipeline.DeployResult{}, err
+		}
+	}
+	res, err = plan.Apply(ctx)
+	out := codepipeline.DeployResult{Uploaded: len(res.Uploaded), Deleted: len(res.Deleted), Paths: paths}
+	if err != nil {
+		return out, fmt.Errorf("sync the artifact: %w", err)
+	}
+	if res.Remaining > 0 {
+		// Out of time for this invocation: the next job goes on (the ledger has the
+		// keys and the paths under the first job's id).
+		out.Continue = true
+		out.Percent = 100 * len(res.Uploaded) / (len(res.Uploaded) + res.Remaining)
+	}
 	// The job invalidates these paths on every target. A "/*" is recorded as the
-	// targets' full invalidation now: the handler creates it (waiting for room if need
-	// be) or fails the job, and every object was uploaded, tagged, before this point.
+	// targets' full invalidation once the last slice is up: the handler then creates it
+	// (waiting for room if need be) or fails the job, and every object was uploaded,
+	// tagged, before this point.
 	var full []string
-	if slices.Contains(plan.Paths, "/*") {
+	if !out.Continue && slices.Contains(paths, "/*") {
 		full = p.DistributionIDs
 	}
 	if err := tags.Finish(ctx, client, p.Bucket, p.Prefix, full); err != nil {
 		log.Warn("cache tag ledger not written: tags stay unused for this deploy's objects", slog.String("error", err.Error()))
 	}
-	log.Info("deploy planned", slog.Int("changed", len(res.Changed)), slog.Int("pending", len(res.Pending)),
-		slog.Int("paths", len(plan.Paths)), slog.Int("wildcards", plan.Wildcards), slog.Int("collateral", plan.Collateral),
-		slog.Int("max_wildcards", rep.MaxWildcards), slog.Bool("capped_by_in_progress", rep.Capped()))
 	return out, nil
 }
 
@@ -206,6 +262,58 @@ func (d *Deployer) deployRelease(ctx context.Context, log *slog.Logger, s3c rele
 	log.Info("release current", slog.String("release", res.Release.ID), slog.String("previous", res.Previous),
 		slog.Int("uploaded", len(res.Uploaded)), slog.Int("copied", len(res.Copied)), slog.Int("pruned", len(res.Pruned)))
 	return codepipeline.DeployResult{Uploaded: len(res.Uploaded)}, nil
+}
+
+// Track records the invalidations the handler created for a deploy in the site's
+// ledger and, once they all completed, deletes the removed objects that waited for them
+// (codepipeline.DeployTracker).
+func (d *Deployer) Track(ctx context.Context, pr codepipeline.DeployProgress) error {
+	p := pr.Params
+	client, err := awsconf.NewS3ForBucket(ctx, d.siteConfig(p, pr.FirstJobID), p.Bucket)
+	if err != nil {
+		return err
+	}
+	store := ledger.Store{Client: client, Bucket: p.Bucket, Prefix: sitesync.NormalizePrefix(p.Prefix)}
+	if pr.Completed {
+		ids := make(map[string]string, len(pr.Distributions))
+		for i, dist := range pr.Distributions {
+			ids[dist] = pr.IDs[i]
+		}
+		deleted, err := ledger.Complete(ctx, store, client, pr.FirstJobID, ids, p.KeepRemoved, time.Now())
+		if len(deleted) > 0 && d.Logger != nil {
+			d.Logger.Info("removed objects deleted after the invalidation completed", slog.Int("deleted", len(deleted)))
+		}
+		return err
+	}
+	var errs []error
+	for i, dist := range pr.Distributions {
+		if pr.IDs[i] != "" {
+			errs = append(errs, ledger.Invalidated(ctx, store, pr.FirstJobID, dist, pr.IDs[i], false))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+var _ codepipeline.DeployTracker = (*Deployer)(nil)
+
+// siteConfig is the SDK configuration that writes the site bucket: the function's own,
+// or RoleArn's.
+func (d *Deployer) siteConfig(p codepipeline.Params, jobID string) aws.Config {
+	if p.RoleARN != "" {
+		return awsconf.AssumeRole(d.Config, p.RoleARN, p.ExternalID, codepipeline.SessionName(jobID))
+	}
+	return d.Config
+}
+
+// maxDeletes maps the action's MaxDeletes (0 none, -1 no limit) to sitesync's.
+func maxDeletes(n int) int {
+	switch n {
+	case 0:
+		return sitesync.DenyDeletes
+	case -1:
+		return sitesync.NoDeleteLimit
+	}
+	return n
 }
 
 // plan plans the invalidation within the wildcard (and exact) paths free on every

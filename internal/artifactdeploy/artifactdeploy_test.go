@@ -18,6 +18,7 @@ import (
 	"github.com/edgeflush/edgeflush/internal/awsconf"
 	"github.com/edgeflush/edgeflush/internal/codepipeline"
 	"github.com/edgeflush/edgeflush/internal/invalidation"
+	"github.com/edgeflush/edgeflush/internal/sitesync"
 	"github.com/edgeflush/edgeflush/internal/testkit"
 )
 
@@ -35,6 +36,7 @@ func setup(t *testing.T) env {
 			t.Fatal(err)
 		}
 	}
+	testDist = siteDistribution(t, m.URL)
 	return env{client: client, d: &Deployer{Config: cfg, TempDir: t.TempDir()}}
 }
 
@@ -46,9 +48,21 @@ func (e env) put(t *testing.T, key string, body []byte) codepipeline.ArtifactLoc
 	return codepipeline.ArtifactLocation{Bucket: "artifacts", Key: key}
 }
 
+// testDist is the distribution of the requests that name none, created by setup: it
+// reads the bucket "site" (deploy checks that before writing), and an invalidation
+// recorded on it under a made-up id counts as completed when checked
+// (NoSuchInvalidation).
+var testDist string
+
 func request(job string, loc codepipeline.ArtifactLocation, p codepipeline.Params) codepipeline.DeployRequest {
 	if p.Bucket == "" {
 		p.Bucket = "site"
+	}
+	if p.MaxDeletes == 0 {
+		p.MaxDeletes = codepipeline.DefaultMaxDeletes
+	}
+	if len(p.DistributionIDs) == 0 {
+		p.DistributionIDs = []string{testDist}
 	}
 	return codepipeline.DeployRequest{JobID: job, Params: p, Artifact: loc,
 		ArtifactCredentials: aws.Credentials{AccessKeyID: "ASIAARTIFACT", SecretAccessKey: "artifact-secret", SessionToken: "tok"}}
@@ -89,6 +103,8 @@ func TestDeployRedeliveryAndChange(t *testing.T) {
 	if again.Uploaded != 0 || strings.Join(again.Paths, ",") != "/*" {
 		t.Errorf("redelivery: %+v, want 0 uploads and the first paths", again)
 	}
+	// The handler reports job 1's invalidation completed: its keys leave the ledger.
+	track(t, e.d, "job-1", codepipeline.Params{}, true)
 	// A new job with one page changed and one removed.
 	v2 := map[string]string{}
 	for k, v := range v1 {
@@ -97,12 +113,16 @@ func TestDeployRedeliveryAndChange(t *testing.T) {
 	v2["blog/post/index.html"] = "<p>post v2</p>"
 	delete(v2, "blog/other.html")
 	loc2 := e.put(t, "p/a2.zip", testkit.ArtifactZip(t, v2))
-	res, err = e.d.Deploy(ctx, request("job-2", loc2, codepipeline.Params{MaxPaths: 5}))
+	res, err = e.d.Deploy(ctx, request("job-2", loc2, codepipeline.Params{MaxPaths: 5, Wait: true}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Uploaded != 1 || res.Deleted != 1 {
-		t.Errorf("second deploy: %+v", res)
+	// The removed page stays until job 2's invalidation, which covers it, completed.
+	if res.Uploaded != 1 || res.Deleted != 0 {
+		t.Errorf("second deploy: %+v, want 1 upload and no delete yet", res)
+	}
+	if _, err := e.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("site"), Key: aws.String("blog/other.html")}); err != nil {
+		t.Errorf("removed page deleted before its invalidation completed: %v", err)
 	}
 	joined := strings.Join(res.Paths, " ")
 	if strings.Contains(joined, "/index.html") && !strings.Contains(joined, "/blog") || strings.Contains(joined, "/assets") || joined == "/*" {
@@ -112,6 +132,22 @@ func TestDeployRedeliveryAndChange(t *testing.T) {
 		if !strings.Contains(joined, want) {
 			t.Errorf("paths %v miss %s", res.Paths, want)
 		}
+	}
+	track(t, e.d, "job-2", codepipeline.Params{MaxPaths: 5, Wait: true}, true)
+	if _, err := e.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("site"), Key: aws.String("blog/other.html")}); err == nil {
+		t.Error("removed page still there after its invalidation completed")
+	}
+}
+
+// track tells the Deployer, as the handler does, that job's invalidation on testDist
+// was created (and completed).
+func track(t *testing.T, d *Deployer, job string, p codepipeline.Params, completed bool) {
+	t.Helper()
+	p = request(job, codepipeline.ArtifactLocation{}, p).Params
+	err := d.Track(context.Background(), codepipeline.DeployProgress{FirstJobID: job, Params: p, Distributions: p.DistributionIDs,
+		IDs: []string{"I-" + job}, Completed: completed})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -289,4 +325,56 @@ func wildcardCount(paths []string) int {
 // that before writing).
 func siteDistribution(t *testing.T, endpoint string) string {
 	return testkit.CreateDistributionWith(t, endpoint, testkit.DistributionSpec{Origins: []testkit.DistributionOrigin{{ID: "site", DomainName: "site.s3.amazonaws.com"}}})
+}
+
+// The artifact's .edgeflush.yaml settings are honoured as in the CLI (UserParameters
+// win), or rejected by name; MaxDeletes 0 allows no delete, as --max-deletes 0.
+func TestArtifactSettingsHonouredOrRejected(t *testing.T) {
+	ctx := context.Background()
+	e := setup(t)
+	site := map[string]string{"index.html": "a", "a.html": "a", "b.html": "b"}
+	if _, err := e.d.Deploy(ctx, request("s1", e.put(t, "s1.zip", testkit.ArtifactZip(t, site)), codepipeline.Params{})); err != nil {
+		t.Fatal(err)
+	}
+	track(t, e.d, "s1", codepipeline.Params{}, true)
+	delete(site, "a.html")
+	site["index.html"] = "a2"
+
+	// max-deletes: 0 in the artifact's config refuses the removed page ...
+	site[".edgeflush.yaml"] = "max-deletes: 0\n"
+	_, err := e.d.Deploy(ctx, request("s2", e.put(t, "s2.zip", testkit.ArtifactZip(t, site)), codepipeline.Params{}))
+	var ce *codepipeline.ConfigError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "refusing to delete 1 objects: more than MaxDeletes 0") {
+		t.Fatalf("max-deletes 0 from the artifact: %v", err)
+	}
+	// ... unless UserParameters says otherwise (they win, as flags in the CLI).
+	p := codepipeline.Params{MaxDeletes: 5, Given: map[string]bool{"MaxDeletes": true}}
+	if _, err := e.d.Deploy(ctx, request("s3", e.put(t, "s3.zip", testkit.ArtifactZip(t, site)), p)); err != nil {
+		t.Fatalf("MaxDeletes given: %v", err)
+	}
+	// MaxDeletes 0 in UserParameters allows none, as in the CLI.
+	delete(site, ".edgeflush.yaml")
+	delete(site, "b.html")
+	p = codepipeline.Params{MaxDeletes: 0, Given: map[string]bool{"MaxDeletes": true}, KeepRemoved: time.Hour}
+	req := request("s4", e.put(t, "s4.zip", testkit.ArtifactZip(t, site)), p)
+	req.Params.MaxDeletes = 0
+	if _, err := e.d.Deploy(ctx, req); !errors.As(err, &ce) || ce.Key != "MaxDeletes" {
+		t.Errorf("MaxDeletes 0: %v, want the guard", err)
+	}
+
+	for cfg, want := range map[string]string{
+		"output: json\n":           `setting "output"`,
+		"bucket: other\n":          `UserParameters Bucket says "site"`,
+		"distribution: [EOTHER]\n": "EOTHER",
+		"keep-removed: soon\n":     "duration",
+	} {
+		site[".edgeflush.yaml"] = cfg
+		_, err := e.d.Deploy(ctx, request("bad", e.put(t, "bad.zip", testkit.ArtifactZip(t, site)), codepipeline.Params{}))
+		if !errors.As(err, &ce) || ce.Key != "Config" || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want a Config error with %q", cfg, err, want)
+		}
+	}
+	if codepipeline.DefaultMaxDeletes != sitesync.DefaultMaxDeletes {
+		t.Errorf("the action's default MaxDeletes %d differs from the CLI's %d", codepipeline.DefaultMaxDeletes, sitesync.DefaultMaxDeletes)
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
 
 	"github.com/edgeflush/edgeflush/internal/awsconf"
@@ -23,18 +22,11 @@ var _ codepipeline.Verifier = (*Deployer)(nil)
 // CheckSite reads the distribution's configuration before the deploy: the bucket must be
 // one of its origins, read at the origin path "/"+Prefix.
 func (d *Deployer) CheckSite(ctx context.Context, p codepipeline.Params, distributionID string) error {
-	dist, err := origin.NewReader(cloudfront.NewFromConfig(d.siteConfig(ctx, p))).Distribution(ctx, distributionID)
+	dist, err := origin.NewReader(cloudfront.NewFromConfig(d.siteConfig(p, codepipeline.JobID(ctx)))).Distribution(ctx, distributionID)
 	if err == nil {
 		_, err = dist.Site(p.Bucket, p.Prefix)
 	}
 	return siteError(err)
-}
-
-func (d *Deployer) siteConfig(ctx context.Context, p codepipeline.Params) aws.Config {
-	if p.RoleARN != "" {
-		return awsconf.AssumeRole(d.Config, p.RoleARN, p.ExternalID, codepipeline.SessionName(codepipeline.JobID(ctx)))
-	}
-	return d.Config
 }
 
 // siteError makes the origin errors configuration errors naming the key to fix.
@@ -55,8 +47,13 @@ func siteError(err error) error {
 // the site bucket, with the function's identity or Params.RoleARN's.
 func (d *Deployer) Verify(ctx context.Context, req codepipeline.VerifyRequest) (codepipeline.VerifyResult, error) {
 	p := req.Params
-	cfg := d.siteConfig(ctx, p)
-	rep, err := verify.Check(ctx, origin.NewReader(cloudfront.NewFromConfig(cfg)), awsconf.NewS3(cfg), verify.Options{
+	cfg := d.siteConfig(p, codepipeline.JobID(ctx))
+	// In the bucket's own region, as the deploy writes it.
+	s3c, err := awsconf.NewS3ForBucket(ctx, cfg, p.Bucket)
+	if err != nil {
+		return codepipeline.VerifyResult{}, &codepipeline.ConfigError{Key: "Bucket", Message: err.Error()}
+	}
+	rep, err := verify.Check(ctx, origin.NewReader(cloudfront.NewFromConfig(cfg)), s3c, verify.Options{
 		DistributionID: req.DistributionID, Bucket: p.Bucket, Prefix: p.Prefix, BaseURL: p.VerifyBaseURL,
 		Paths: req.Paths, Concurrency: d.Concurrency, MaxURLs: MaxVerifyURLs,
 	})

@@ -6,6 +6,7 @@ package awsconf
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/cloudfrontkeyvaluestore"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	smithyendpoints "github.com/aws/smithy-go/endpoints"
@@ -130,4 +132,24 @@ func (a asGivenEndpoint) ResolveEndpoint(ctx context.Context, p cloudfrontkeyval
 	}
 	ep.URI = *u
 	return ep, nil
+}
+
+// NewS3ForBucket returns an S3 client for bucket in the bucket's own region: a bucket
+// in another region than the configuration's would otherwise answer every request
+// with 301 PermanentRedirect. The region is asked with one HeadBucket
+// (manager.GetBucketRegion, which reads x-amz-bucket-region from any answer, a
+// redirect or a 403 included). When the lookup fails for another reason than a missing
+// bucket, the configuration's region is used and the real error shows at the first
+// request.
+func NewS3ForBucket(ctx context.Context, cfg aws.Config, bucket string, optFns ...func(*s3.Options)) (*s3.Client, error) {
+	client := NewS3(cfg, optFns...)
+	region, err := manager.GetBucketRegion(ctx, client, bucket)
+	var nf manager.BucketNotFound
+	switch {
+	case errors.As(err, &nf):
+		return nil, fmt.Errorf("bucket %s does not exist (or is not visible to these credentials): check the bucket name", bucket)
+	case err != nil, region == "", region == cfg.Region:
+		return client, nil
+	}
+	return NewS3(cfg, append(optFns, func(o *s3.Options) { o.Region = region })...), nil
 }

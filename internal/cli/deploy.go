@@ -22,6 +22,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/edgeflush/edgeflush/internal/invalidation"
+	"github.com/edgeflush/edgeflush/internal/ledger"
 	"github.com/edgeflush/edgeflush/internal/origin"
 	"github.com/edgeflush/edgeflush/internal/planner"
 	"github.com/edgeflush/edgeflush/internal/siteconfig"
@@ -31,10 +32,9 @@ import (
 
 func init() { register(newDeployCmd) }
 
-// deployJournalID names the CLI's deploy journal: the keys a deploy changed stay
-// recorded until their invalidation is created, so a deploy killed after its uploads
-// still invalidates them on the next run.
-const deployJournalID = "cli"
+// DefaultKeepRemoved is how long a removed non-page object stays in the bucket, so that
+// pages still open in browsers (or cached at the edge) can load it.
+const DefaultKeepRemoved = 24 * time.Hour
 
 // deployPricePerPath is CloudFront's price per invalidation path beyond the first 1,000 paths
 // a month per account.
@@ -48,6 +48,7 @@ type deployOptions struct {
 	distributions  []string
 	tenants        []string
 	maxDeletes     int
+	keepRemoved    time.Duration
 	noDelete       bool
 	dryRun         bool
 	wait           bool
@@ -85,9 +86,14 @@ gzip precompression) come from the "rules" of the config file, first matching ru
 wins; without rules, static-site defaults apply (see docs/deploy.md). The config file
 is never uploaded.
 
-Non-HTML files are uploaded first, then HTML, then deletes, so a page never refers to
-an asset that is missing. More than --max-deletes deletes fails the deploy before
-anything is written. Nothing is invalidated when nothing changed.`,
+Non-HTML files are uploaded first, then HTML, so a page never refers to an asset that
+is missing. Removed pages are deleted once the invalidation covering them completed
+(by this deploy with --wait, else by the next one); other removed objects are kept for
+--keep-removed (default 24h) for the pages still open in browsers, then deleted by a
+later deploy. More than --max-deletes deletes fails the deploy before anything is
+written. What was changed and is not yet covered by a completed invalidation stays in
+the site's ledger (<prefix>.edgeflush/ledger.json) and is covered by the next deploy,
+from any machine. Nothing is invalidated when nothing changed.`,
 		Example: `  edgeflush deploy public --bucket my-site --distribution E2EXAMPLE12345 --wait
   edgeflush deploy dist --bucket my-site --prefix docs --dry-run
   edgeflush deploy public --bucket my-site --max-deletes 1000 --output json`,
@@ -108,6 +114,7 @@ anything is written. Nothing is invalidated when nothing changed.`,
 	addTenantFlag(f, &o.tenants, "distribution tenant ID to invalidate (repeatable)")
 	addURLPrefixFlag(f, &o.urlPrefix)
 	f.IntVar(&o.maxDeletes, "max-deletes", sitesync.DefaultMaxDeletes, "fail, deleting nothing, when more objects would be deleted (-1: no limit)")
+	f.DurationVar(&o.keepRemoved, "keep-removed", DefaultKeepRemoved, "keep removed non-page objects this long, then delete them in a later deploy (0: once the invalidation completed)")
 	f.BoolVar(&o.noDelete, "no-delete", false, "keep remote objects that no longer exist locally")
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the uploads, deletes, invalidation paths and cost; write nothing")
 	f.BoolVar(&o.wait, "wait", false, "wait until every invalidation is Completed")
@@ -138,6 +145,15 @@ type deployUpload struct {
 	Size   int64  `json:"size"`
 }
 
+// deployWaiting is a removed object kept for now.
+type deployWaiting struct {
+	Key string `json:"key"`
+	// Until is the end of its grace period (absent for a page).
+	Until *time.Time `json:"until,omitempty"`
+	// AfterInvalidation is set while an invalidation must complete first.
+	AfterInvalidation bool `json:"afterInvalidation,omitempty"`
+}
+
 type deployInvalidation struct {
 	Distribution string `json:"distribution"`
 	ID           string `json:"id,omitempty"`
@@ -153,6 +169,8 @@ type deployOutput struct {
 	Uploads       []deployUpload       `json:"uploads"`
 	Deletes       []string             `json:"deletes"`
 	Kept          []string             `json:"kept,omitempty"`
+	Waiting       []deployWaiting      `json:"waiting,omitempty"`
+	DeletedAfter  []string             `json:"deletedAfterInvalidation,omitempty"`
 	Unchanged     int                  `json:"unchanged"`
 	Pending       []string             `json:"pending,omitempty"`
 	Writes        int                  `json:"writes"`
@@ -185,6 +203,9 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 	}
 	if err := checkDeployVerify(o); err != nil {
 		return err
+	}
+	if o.keepRemoved < 0 {
+		return usageErrorf("--keep-removed %s: want 0 or a duration such as 24h", o.keepRemoved)
 	}
 	info, err := os.Stat(dir)
 	if err != nil || !info.IsDir() {
@@ -235,9 +256,6 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 		Logger:             slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level})),
 		MultipartThreshold: o.multipartAbove, PartSize: o.partSize,
 	}
-	if len(dists) > 0 {
-		opts.JournalID = deployJournalID
-	}
 	if o.dryRun || o.output == "json" {
 		opts.Progress = nil
 	}
@@ -259,7 +277,7 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 	if tags.Enabled() {
 		opts.CacheTagMetadata = tags.Meta
 	}
-	client, err := a.s3Client(ctx)
+	client, err := a.s3Client(ctx, o.bucket)
 	if err != nil {
 		return err
 	}
@@ -267,34 +285,41 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 	if err != nil {
 		return fmt.Errorf("deploy %s to s3://%s/%s: %w", dir, o.bucket, sitesync.NormalizePrefix(o.prefix), err)
 	}
+	prefix := sitesync.NormalizePrefix(o.prefix)
+	lg := &ledger.Deploy{
+		Store:       ledger.Store{Client: client, Bucket: o.bucket, Prefix: prefix},
+		RunID:       fmt.Sprintf("cli-%d-%d", time.Now().UnixNano(), os.Getpid()),
+		Targets:     dists,
+		KeepRemoved: o.keepRemoved,
+		Wait:        o.wait,
+		Log:         opts.Logger,
+	}
+	if len(dists) > 0 {
+		// a.cloudFront routes a tenant target's GetInvalidation to the tenant operation.
+		if lg.CloudFront, err = a.cloudFront(ctx); err != nil {
+			return err
+		}
+	}
+	if err := lg.Prepare(ctx, plan, prefix); err != nil {
+		return fmt.Errorf("deploy %s to s3://%s/%s: %w", dir, o.bucket, prefix, err)
+	}
 	if err := plan.CheckDeletes(); err != nil {
 		return err
 	}
-	out := deployOutput{DryRun: o.dryRun, Bucket: o.bucket, Prefix: sitesync.NormalizePrefix(o.prefix),
+	out := deployOutput{DryRun: o.dryRun, Bucket: o.bucket, Prefix: prefix,
 		Unchanged: len(plan.Unchanged), Pending: plan.Pending, Kept: plan.Kept,
 		Uploads: []deployUpload{}, Deletes: []string{}, Paths: []string{}, Invalidations: []deployInvalidation{}}
-	res := plan.Result()
-	out.Uploads = make([]deployUpload, 0, len(plan.Uploads))
-	if o.dryRun {
-		for _, u := range plan.Uploads {
-			out.Uploads = append(out.Uploads, deployUpload{Key: u.Key, Reason: u.Reason, Size: u.Size})
+	for _, w := range lg.Selection().Waiting {
+		dw := deployWaiting{Key: w.Key, AfterInvalidation: w.ForInvalidation}
+		if !w.Page {
+			until := w.Until
+			dw.Until = &until
 		}
-		out.Deletes = append(out.Deletes, plan.Deletes...)
-	} else {
-		res, err = plan.Apply(ctx)
-		out.Writes = res.Writes
-		if err != nil {
-			return fmt.Errorf("deploy %s to s3://%s/%s: %w", dir, o.bucket, out.Prefix, err)
-		}
-		// Apply succeeded, so every planned upload was made: report them by key (as
-		// res.Uploaded is sorted) without a map from key to upload.
-		for _, u := range plan.Uploads {
-			out.Uploads = append(out.Uploads, deployUpload{Key: u.Key, Reason: u.Reason, Size: u.Size})
-		}
-		slices.SortFunc(out.Uploads, func(a, b deployUpload) int { return strings.Compare(a.Key, b.Key) })
-		out.Deletes = append(out.Deletes, res.Deleted...)
+		out.Waiting = append(out.Waiting, dw)
 	}
-
+	res := plan.Result()
+	// The paths are planned before any write, so that the ledger records them with the
+	// keys they cover.
 	if err := tags.Record(ctx, client, o.bucket, o.prefix, res); err != nil {
 		return err
 	}
@@ -316,6 +341,35 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 			return fmt.Errorf("plan the invalidation of %d changed keys: %w", len(res.Changed), err)
 		}
 	}
+	out.Uploads = make([]deployUpload, 0, len(plan.Uploads))
+	if o.dryRun {
+		for _, u := range plan.Uploads {
+			out.Uploads = append(out.Uploads, deployUpload{Key: u.Key, Reason: u.Reason, Size: u.Size})
+		}
+		out.Deletes = append(out.Deletes, plan.Deletes...)
+	} else {
+		ledgerWrites := 0
+		if len(res.Changed) > 0 || len(out.Waiting) > 0 || lg.Selection().Forgets() {
+			// Targets that serve none of the changed keys get no invalidation: the
+			// ledger records them as settled (pathsFor gives each its own list).
+			if err := lg.Begin(ctx, res.Changed, out.Paths, out.pathsFor); err != nil {
+				return fmt.Errorf("deploy %s to s3://%s/%s: %w (nothing was written)", dir, o.bucket, prefix, err)
+			}
+			ledgerWrites = 1
+		}
+		res, err = plan.Apply(ctx)
+		out.Writes = res.Writes + ledgerWrites
+		if err != nil {
+			return fmt.Errorf("deploy %s to s3://%s/%s: %w", dir, o.bucket, out.Prefix, err)
+		}
+		// Apply succeeded, so every planned upload was made: report them by key (as
+		// res.Uploaded is sorted) without a map from key to upload.
+		for _, u := range plan.Uploads {
+			out.Uploads = append(out.Uploads, deployUpload{Key: u.Key, Reason: u.Reason, Size: u.Size})
+		}
+		slices.SortFunc(out.Uploads, func(a, b deployUpload) int { return strings.Compare(a.Key, b.Key) })
+		out.Deletes = append(out.Deletes, res.Deleted...)
+	}
 
 	var failures []error
 	if len(dists) > 0 && len(out.Paths) > 0 {
@@ -324,16 +378,29 @@ func (a *app) runDeploy(ctx context.Context, dir string, o *deployOptions) error
 				out.Invalidations = append(out.Invalidations, deployInvalidation{Distribution: d, Status: "DryRun"})
 			}
 		} else {
-			failures = a.deployInvalidate(ctx, o, dists, &out)
-			if len(failures) == 0 {
-				if err := sitesync.ClearJournal(ctx, client, o.bucket, o.prefix, deployJournalID); err != nil {
-					failures = append(failures, err)
-				}
-			}
-			if len(failures) == 0 && o.verify {
-				failures = a.deployVerify(ctx, o, dists, res.Changed, &out)
-			}
+			failures = a.deployInvalidate(ctx, o, dists, &out, lg)
 		}
+	}
+	if !o.dryRun && o.wait && len(failures) == 0 && len(dists) > 0 && len(out.Paths) > 0 {
+		// Every invalidation completed: the removed pages (and objects whose grace
+		// period is over) that waited for it are deleted now.
+		ids := map[string]string{}
+		for _, inv := range out.Invalidations {
+			ids[inv.Distribution] = inv.ID
+		}
+		deleted, err := lg.Complete(ctx, client, ids)
+		out.DeletedAfter = deleted
+		if err != nil {
+			failures = append(failures, err)
+		}
+		// They are now waiting no more.
+		out.Waiting = slices.DeleteFunc(out.Waiting, func(w deployWaiting) bool { return slices.Contains(deleted, w.Key) })
+	}
+	if !o.dryRun && o.verify && len(failures) == 0 && len(dists) > 0 && len(out.Paths) > 0 {
+		// After the removed pages that waited for the invalidation are gone, so that
+		// verify sees the site as visitors will (a deleted page answers 403/404) and its
+		// requests do not put a page about to be deleted back into the caches.
+		failures = a.deployVerify(ctx, o, dists, res.Changed, &out)
 	}
 	if !o.dryRun {
 		if err := finishCacheTags(ctx, tags, client, o.bucket, o.prefix, &out); err != nil {
@@ -372,7 +439,7 @@ func (a *app) deployConfig(dir string) (*siteconfig.Config, []string, error) {
 
 // deployInvalidate creates one invalidation per distribution (and waits with --wait);
 // it returns the failures, having recorded every outcome in out.
-func (a *app) deployInvalidate(ctx context.Context, o *deployOptions, dists []string, out *deployOutput) []error {
+func (a *app) deployInvalidate(ctx context.Context, o *deployOptions, dists []string, out *deployOutput, lg *ledger.Deploy) []error {
 	cf, err := a.cloudFront(ctx)
 	if err != nil {
 		return []error{err}
@@ -394,6 +461,10 @@ func (a *app) deployInvalidate(ctx context.Context, o *deployOptions, dists []st
 			continue
 		}
 		out.Invalidations = append(out.Invalidations, deployInvalidation{Distribution: d, ID: inv.ID, Status: inv.Status})
+		if err := lg.Invalidated(ctx, d, inv.ID, inv.Completed()); err != nil {
+			// Not fatal: the next deploy, not finding the id, covers these keys again.
+			fmt.Fprintf(a.stderr, "edgeflush: warning: %v\n", err)
+		}
 	}
 	if !o.wait {
 		return failures
@@ -429,20 +500,27 @@ func (a *app) printDeploy(o *deployOptions, dists []string, out deployOutput) er
 			fmt.Fprintf(w, "upload %s (%s, %d bytes)\n", u.Key, u.Reason, u.Size)
 		}
 		for _, k := range out.Deletes {
-			fmt.Fprintf(w, "delete %s\n", k)
+			fmt.Fprintf(w, "delete %s (now)\n", k)
 		}
 	}
 	for _, k := range out.Kept {
 		fmt.Fprintf(w, "kept %s (--no-delete)\n", k)
 	}
+	for _, k := range out.DeletedAfter {
+		fmt.Fprintf(w, "deleted %s (its invalidation completed)\n", k)
+	}
+	for _, wt := range out.Waiting {
+		fmt.Fprintf(w, "kept %s (removed; %s)\n", wt.Key, describeWaiting(wt))
+	}
 	if out.DryRun {
-		fmt.Fprintf(w, "dry run: would upload %d, delete %d, leave %d unchanged (%s); nothing written\n",
-			len(out.Uploads), len(out.Deletes), out.Unchanged, target)
+		fmt.Fprintf(w, "dry run: would upload %d, delete %d, leave %d unchanged, kept for now %d (%s); nothing written\n",
+			len(out.Uploads), len(out.Deletes), out.Unchanged, len(out.Waiting), target)
 	} else {
-		fmt.Fprintf(w, "uploaded %d, deleted %d, unchanged %d (%s)\n", len(out.Uploads), len(out.Deletes), out.Unchanged, target)
+		fmt.Fprintf(w, "uploaded %d, deleted %d, unchanged %d, kept for now %d (%s)\n",
+			len(out.Uploads), len(out.Deletes)+len(out.DeletedAfter), out.Unchanged, len(out.Waiting), target)
 	}
 	if len(out.Pending) > 0 {
-		fmt.Fprintf(w, "%d keys changed by an earlier interrupted deploy are invalidated too\n", len(out.Pending))
+		fmt.Fprintf(w, "%d keys changed by earlier deploys and not yet covered by a completed invalidation are invalidated too\n", len(out.Pending))
 	}
 	if len(out.Paths) == 0 {
 		fmt.Fprintln(w, "nothing to invalidate: nothing changed")
@@ -481,6 +559,21 @@ func (a *app) printDeploy(o *deployOptions, dists []string, out deployOutput) er
 		printVerify(w, rep)
 	}
 	return nil
+}
+
+// describeWaiting says until when a removed object is kept.
+func describeWaiting(w deployWaiting) string {
+	var parts []string
+	if w.AfterInvalidation {
+		parts = append(parts, "until the invalidation covering it completed")
+	}
+	if w.Until != nil {
+		parts = append(parts, "until "+w.Until.UTC().Format(time.RFC3339)+" (--keep-removed)")
+	}
+	if len(parts) == 0 {
+		return "deleted by the next deploy"
+	}
+	return strings.Join(parts, " and ") + ", then deleted by a deploy"
 }
 
 func writeDeployJSON(w io.Writer, v any) error {

@@ -219,8 +219,8 @@ func TestDeployCapsWildcardsByInProgress(t *testing.T) {
 	}
 
 	// A first deploy changes every object, so "/*" alone would be optimal; with every
-	// wildcard slot taken, 12 pages do not fit 5 exact paths. The files are uploaded by
-	// then; the journal keeps what changed for the next run.
+	// wildcard slot taken, 12 pages do not fit 5 exact paths. The paths are planned
+	// before any write, so the deploy fails having written nothing.
 	r := edgeflush(t, "", "deploy", "site", "--bucket", bucket, "--distribution", d, "--max-paths", "5")
 	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
 	last := lines[len(lines)-1]
@@ -232,17 +232,20 @@ func TestDeployCapsWildcardsByInProgress(t *testing.T) {
 	if cf.Creations(d) != 1 {
 		t.Errorf("%d creations, want only the one occupying the slots", cf.Creations(d))
 	}
+	if l, err := awsconf.NewS3(cfg).ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket)}); err != nil || len(l.Contents) != 0 {
+		t.Errorf("the failed deploy wrote %d objects (%v), want none", len(l.Contents), err)
+	}
 
-	// Once the wildcards complete, the next deploy uploads nothing and still
-	// invalidates what the failed one changed, now with "/*".
+	// Once the wildcards complete, the next deploy uploads everything and invalidates
+	// "/*".
 	cf.Complete(d, "")
 	r = edgeflush(t, "", "deploy", "site", "--bucket", bucket, "--distribution", d, "--max-paths", "5", "--output", "json")
 	if r.code != 0 || !strings.Contains(r.stdout, `"/*"`) {
 		t.Fatalf("after completion: exit %d %s %s", r.code, r.stdout, r.stderr)
 	}
 	var report struct{ Uploads []any }
-	if err := json.Unmarshal([]byte(r.stdout), &report); err != nil || len(report.Uploads) != 0 {
-		t.Errorf("second deploy: %v, %d uploads; want none", err, len(report.Uploads))
+	if err := json.Unmarshal([]byte(r.stdout), &report); err != nil || len(report.Uploads) != 12 {
+		t.Errorf("second deploy: %v, %d uploads; want all 12", err, len(report.Uploads))
 	}
 }
 

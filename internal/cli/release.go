@@ -102,7 +102,7 @@ func (a *app) runReleaseDeploy(ctx context.Context, dir string, o *deployOptions
 	if o.debug {
 		level = slog.LevelDebug
 	}
-	s3c, err := a.s3Client(ctx)
+	s3c, err := a.s3Client(ctx, o.bucket)
 	if err != nil {
 		return err
 	}
@@ -165,7 +165,7 @@ the release the KeyValueStore names, which the CloudFront Function serves.`,
 				return usageErrorf("--output %q: want text or json", o.output)
 			}
 			ctx := cmd.Context()
-			s3c, err := a.s3Client(ctx)
+			s3c, err := a.s3Client(ctx, o.bucket)
 			if err != nil {
 				return err
 			}
@@ -237,7 +237,7 @@ bucket, and its objects are cached under their own URIs.`,
 				id = args[0]
 			}
 			ctx := cmd.Context()
-			s3c, err := a.s3Client(ctx)
+			s3c, err := a.s3Client(ctx, o.bucket)
 			if err != nil {
 				return err
 			}

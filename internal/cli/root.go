@@ -101,14 +101,14 @@ func (a *app) cloudFront(ctx context.Context) (*cloudFrontClient, error) {
 	return newCloudFrontClient(cloudfront.NewFromConfig(cfg)), nil
 }
 
-// s3Client returns an S3 client built from awsConfig (so --role-arn applies), with
-// path-style addressing on custom endpoints.
-func (a *app) s3Client(ctx context.Context) (*s3.Client, error) {
+// s3Client returns an S3 client for bucket built from awsConfig (so --role-arn
+// applies), in the bucket's own region, with path-style addressing on custom endpoints.
+func (a *app) s3Client(ctx context.Context, bucket string) (*s3.Client, error) {
 	cfg, err := a.awsConfig(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return awsconf.NewS3(cfg), nil
+	return awsconf.NewS3ForBucket(ctx, cfg, bucket)
 }
 
 // usageError marks an error as a usage problem (exit code 2): a bad flag, a missing

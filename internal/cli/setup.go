@@ -14,6 +14,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/edgeflush/edgeflush/internal/setup"
+
+	"github.com/edgeflush/edgeflush/internal/awsconf"
 )
 
 func init() {
@@ -27,6 +29,7 @@ type setupFlags struct {
 	functionTimeout, memory              int
 	distributions, tenants               []string
 	bucket, prefix, inputArtifact, slack string
+	removedVersionsDays                  int
 	dryRun, verify                       bool
 	release                              releaseSetupFlags // release.go
 }
@@ -79,6 +82,7 @@ CloudFront and S3 calls; setup itself always works with your own credentials.`,
 	fl.StringVar(&f.bucket, "bucket", "", "deploy mode: the site bucket the action syncs its input artifact to")
 	fl.StringVar(&f.prefix, "prefix", "", "deploy mode: key prefix in --bucket")
 	fl.StringVar(&f.inputArtifact, "input-artifact", "", "deploy mode: the artifact to sync (default: what the --after-stage stage reads)")
+	fl.IntVar(&f.removedVersionsDays, "removed-versions-days", 0, "with --bucket: turn on versioning in the site bucket and add a lifecycle rule expiring its noncurrent versions (what deploys deleted or overwrote) after this many days")
 	fl.StringVar(&f.slack, "slack-webhook-parameter", "", "SSM SecureString parameter holding a Slack webhook URL (e.g. /edgeflush/slack-webhook)")
 	fl.BoolVar(&f.verify, "verify", false, `deploy mode: the action checks the changed URLs at the edge before it succeeds ("Verify": true; grants cloudfront:GetDistribution)`)
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print the changes, make none")
@@ -124,7 +128,7 @@ func (a *app) runSetup(ctx context.Context, f *setupFlags) error {
 		FunctionName: f.functionName, RoleName: f.roleName, Zip: zip, Architecture: f.arch,
 		Timeout: int32(f.functionTimeout), MemorySize: int32(f.memory),
 		Bucket: f.bucket, Prefix: f.prefix, InputArtifact: f.inputArtifact, Verify: f.verify,
-		RoleARN: a.roleARN, ExternalID: a.externalID, SlackWebhookParameter: f.slack, KvsARN: f.release.kvsARN,
+		RoleARN: a.roleARN, ExternalID: a.externalID, SlackWebhookParameter: f.slack, KvsARN: f.release.kvsARN, RemovedVersionsDays: f.removedVersionsDays,
 		Region: region,
 	}
 	plan, err := setup.PlanSetup(ctx, clients, o)
@@ -211,6 +215,7 @@ func (a *app) setupClients(ctx context.Context) (setup.Clients, string, error) {
 		Lambda:   lambda.NewFromConfig(cfg),
 		Pipeline: codepipeline.NewFromConfig(cfg),
 		Identity: sts.NewFromConfig(cfg),
+		S3:       awsconf.NewS3(cfg),
 	}, cfg.Region, nil
 }
 

@@ -134,18 +134,31 @@ func (a *app) verify(ctx context.Context, o verify.Options) (*verify.Report, err
 	if err != nil {
 		return nil, err
 	}
-	s3c, err := a.s3Client(ctx)
-	if err != nil {
-		return nil, err
-	}
-	rep, err := verify.Check(ctx, origin.NewReader(cf), s3c, o)
-	if err != nil {
+	r := origin.NewReader(cf)
+	siteErr := func(err error) error {
 		var nao *origin.NotAnOriginError
 		var ope *origin.OriginPathError
 		if errors.As(err, &nao) || errors.As(err, &ope) {
-			return nil, fmt.Errorf("verify: nothing checked: %w", err)
+			return fmt.Errorf("verify: nothing checked: %w", err)
 		}
-		return nil, explain("verify", err)
+		return explain("verify", err)
+	}
+	// The distribution first: a bucket that is not its origin is the mistake to name,
+	// before the bucket's region is looked up (which fails for a missing bucket).
+	d, err := r.Distribution(ctx, o.DistributionID)
+	if err == nil {
+		_, err = d.Site(o.Bucket, o.Prefix)
+	}
+	if err != nil {
+		return nil, siteErr(err)
+	}
+	s3c, err := a.s3Client(ctx, o.Bucket)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := verify.Check(ctx, r, s3c, o)
+	if err != nil {
+		return nil, siteErr(err)
 	}
 	return rep, nil
 }

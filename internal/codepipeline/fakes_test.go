@@ -33,6 +33,7 @@ type fakeCloudFront struct {
 	missing         map[string]bool // distributions that do not exist
 
 	createCalls int
+	createTimes []time.Time
 	getCalls    int
 	invs        map[string]*fakeInv // by caller reference
 	order       []*fakeInv
@@ -53,6 +54,7 @@ func (f *fakeCloudFront) CreateInvalidation(ctx context.Context, in *cloudfront.
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.createCalls++
+	f.createTimes = append(f.createTimes, time.Now())
 	if len(f.createErrs) > 0 {
 		err := f.createErrs[0]
 		f.createErrs = f.createErrs[1:]

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"regexp"
 	"runtime/debug"
@@ -46,6 +47,10 @@ type DeployRequest struct {
 	// ArtifactCredentials read the artifact (they come with the job). The site bucket
 	// is written with the function's identity, or Params.RoleARN's when set.
 	ArtifactCredentials aws.Credentials
+	// StopAt, when set, is when the deploy must stop starting writes and return with
+	// Continue, so that the job can report before the invocation's deadline; the next
+	// job calls Deploy again with the same JobID (the first job's) to go on.
+	StopAt time.Time
 }
 
 // LogValue keeps the artifact credentials out of logs.
@@ -59,6 +64,10 @@ type DeployResult struct {
 	// planner's output); empty when nothing changed.
 	Paths             []string
 	Uploaded, Deleted int
+	// Continue is set when the deploy stopped at StopAt with writes left: the handler
+	// continues it in the next job. Percent is the share of the uploads done.
+	Continue bool
+	Percent  int
 }
 
 // Deployer syncs the input artifact to the site bucket (deploy mode, issue 4). It runs
@@ -98,6 +107,26 @@ type Verifier interface {
 	// Params.Prefix, so that nothing is deployed that visitors could never get.
 	CheckSite(ctx context.Context, p Params, distributionID string) error
 	Verify(ctx context.Context, req VerifyRequest) (VerifyResult, error)
+}
+
+// DeployTracker is implemented by a Deployer that keeps the site's ledger (internal/ledger):
+// the handler tells it which invalidations it created for a deploy, and when they all
+// completed, from whichever job of the execution sees it. Its errors are logged and never
+// change the job's result: a deploy whose record is lost is covered again by the next one.
+type DeployTracker interface {
+	Track(ctx context.Context, p DeployProgress) error
+}
+
+// DeployProgress reports a deploy's invalidations to a DeployTracker.
+type DeployProgress struct {
+	// FirstJobID identifies the deploy (the job that ran it).
+	FirstJobID    string
+	Params        Params
+	Distributions []string
+	// IDs are the invalidation ids per distribution ("" while not created).
+	IDs []string
+	// Completed is set once every invalidation completed.
+	Completed bool
 }
 
 // Message is what a notification says about a finished job.
@@ -233,10 +262,13 @@ func orDefault(d, def time.Duration) time.Duration {
 	return def
 }
 
-// Handle runs one Lambda invocation. It returns an error only when the event has no
-// job id (there is no job to report to). Every other problem, panics included, is
-// reported to the job with PutJobFailureResult, and Handle returns nil so that Lambda
-// does not retry the asynchronous invocation.
+// Handle runs one Lambda invocation. Every problem, panics included, is reported to the
+// job with PutJobFailureResult. Handle returns an error only when there is no job to
+// report to (the event has no job id), or when reporting the result itself failed
+// (other than InvalidJobStateException: the job already has its result): Lambda then
+// delivers the event again, and the first step is idempotent (the ledger's recorded
+// batch, the caller reference per job), so the job gets its result from the retry
+// instead of hanging until CodePipeline's timeout.
 func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (err error) {
 	log := h.logger()
 	ev, perr := ParseEvent(raw)
@@ -252,19 +284,29 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			log.Error("panic", slog.String("panic", fmt.Sprint(v)), slog.String("stack", string(debug.Stack())))
-			r.finish(ctx, result{failure: &failure{typ: types.FailureTypeJobFailed,
+			err = r.finish(ctx, result{failure: &failure{typ: types.FailureTypeJobFailed,
 				msg: fmt.Sprintf("edgeflush hit an internal error (%v); this is a bug: please report it with the function's log for job %s, then retry the stage", v, jobID)}})
-			err = nil
 		}
 	}()
 	if perr != nil {
-		r.finish(ctx, result{failure: &failure{typ: types.FailureTypeJobFailed,
+		return r.finish(ctx, result{failure: &failure{typ: types.FailureTypeJobFailed,
 			msg: "the CodePipeline job event could not be read (" + perr.Error() + "); the function must be invoked by a CodePipeline Invoke/Lambda action"}})
-		return nil
 	}
-	r.finish(ctx, r.execute(ctx))
-	return nil
+	return r.finish(ctx, r.execute(ctx))
 }
+
+// ReportError is returned by Handle when the job's result could not be reported: Lambda
+// delivers the event again.
+type ReportError struct {
+	JobID string
+	Err   error
+}
+
+func (e *ReportError) Error() string {
+	return fmt.Sprintf("could not report the result of job %s (the event will be delivered again): %v", e.JobID, e.Err)
+}
+
+func (e *ReportError) Unwrap() error { return e.Err }
 
 // failure is a job failure to report.
 type failure struct {
@@ -297,6 +339,27 @@ type run struct {
 	cf        invalidation.API
 	status    []string // last known status per distribution, for messages
 	lastError []string // last creation error per distribution while pending
+	// trackedDone is set once the Deployer was told that every invalidation completed.
+	trackedDone bool
+	// busy counts the creation rounds in a row that CloudFront refused with
+	// TooManyInvalidationsInProgress; nextCreate is when to try again (backoff).
+	busy       int
+	nextCreate time.Time
+}
+
+// MaxCreateBackoff caps the wait between creation attempts refused with
+// TooManyInvalidationsInProgress.
+const MaxCreateBackoff = time.Minute
+
+// createBackoff is the wait after the n-th refusal in a row: the poll interval doubled
+// each time up to MaxCreateBackoff, with jitter (a random half to all of it), so that
+// several pipelines waiting for the same distribution do not retry in step.
+func createBackoff(interval time.Duration, n int) time.Duration {
+	d := MaxCreateBackoff
+	if n < 20 && interval<<(n-1) < MaxCreateBackoff {
+		d = interval << (n - 1)
+	}
+	return d/2 + rand.N(d/2+1)
 }
 
 func (r *run) now() time.Time { return r.h.now() }
@@ -341,6 +404,12 @@ func (r *run) execute(ctx context.Context) result {
 		return r.fail(fmt.Errorf("set up the CloudFront client: %w", err), "")
 	}
 
+	// A deploy stops starting writes in time for the report, then goes on in the next
+	// job (no limit without a deadline).
+	var deployStop time.Time
+	if dl, ok := ctx.Deadline(); ok {
+		deployStop = dl.Add(-margin)
+	}
 	var st State
 	if data.ContinuationToken == "" {
 		st = State{FirstJobID: r.jobID, Start: r.started, Distributions: p.DistributionIDs, Paths: p.Paths}
@@ -352,7 +421,7 @@ func (r *run) execute(ctx context.Context) result {
 			}
 		}
 		if p.DeployMode() {
-			res, done := r.deploy(workCtx, &st)
+			res, done := r.deploy(workCtx, &st, deployStop)
 			if done {
 				return res
 			}
@@ -366,7 +435,20 @@ func (r *run) execute(ctx context.Context) result {
 			return result{failure: &failure{typ: types.FailureTypeJobFailed,
 				msg: err.Error() + ". The job cannot be continued; retry the stage to start over (the invalidations already created stay in place)."}}
 		}
-		r.log.Info("continuing", slog.String("first_job_id", st.FirstJobID), slog.Float64("elapsed", r.now().Sub(st.Start).Seconds()))
+		r.log.Info("continuing", slog.String("first_job_id", st.FirstJobID), slog.Float64("elapsed", r.now().Sub(st.Start).Seconds()),
+			slog.Bool("deploying", st.Deploying))
+		if st.Deploying {
+			if !p.DeployMode() {
+				return r.fail(&ConfigError{Key: "Bucket", Message: "the continuation token is of a deploy, but UserParameters has no Bucket"}, "")
+			}
+			res, done := r.deploy(workCtx, &st, deployStop)
+			if done {
+				return res
+			}
+			st.PathCount = len(st.Paths)
+			st.IDs = make([]string, len(st.Distributions))
+			st.Completed = make([]bool, len(st.Distributions))
+		}
 	}
 	r.st = &st
 	r.status = make([]string, len(st.Distributions))
@@ -374,8 +456,13 @@ func (r *run) execute(ctx context.Context) result {
 	maxWait := time.Duration(p.MaxWaitMinutes) * time.Minute
 
 	for {
-		if st.Pending() {
-			if res, failed := r.createPending(workCtx, &st); failed {
+		if st.Pending() && !r.now().Before(r.nextCreate) {
+			before := strings.Join(st.IDs, ",")
+			res, failed := r.createPending(workCtx, &st, interval)
+			if strings.Join(st.IDs, ",") != before {
+				r.track(workCtx, &st, r.allCompleted(&st))
+			}
+			if failed {
 				return res
 			}
 		}
@@ -387,6 +474,9 @@ func (r *run) execute(ctx context.Context) result {
 				return res
 			}
 			if r.allCompleted(&st) {
+				// The ledger first (the removed pages that waited for these invalidations
+				// are deleted now), then Verify sees the site as visitors will.
+				r.track(workCtx, &st, true)
 				if p.Verify {
 					res, again := r.verify(workCtx, &st, stopAt)
 					if !again {
@@ -413,9 +503,10 @@ func (r *run) execute(ctx context.Context) result {
 	}
 }
 
-// deploy runs the Deployer on the first job. done reports that the result is final
-// (a failure, or a success because nothing changed).
-func (r *run) deploy(ctx context.Context, st *State) (result, bool) {
+// deploy runs the Deployer on the first job, and on the continuation jobs of a deploy
+// sliced over several invocations (st.Deploying). done reports that the result is final
+// (a failure, a success because nothing changed, or a continuation of the deploy).
+func (r *run) deploy(ctx context.Context, st *State, stopAt time.Time) (result, bool) {
 	p := r.params
 	if r.h.Deployer == nil {
 		return r.fail(&ConfigError{Key: "Bucket", Message: "deploy mode is not available in this build of the function; remove Bucket to invalidate only"}, ""), true
@@ -427,7 +518,8 @@ func (r *run) deploy(ctx context.Context, st *State) (result, bool) {
 	loc := data.InputArtifacts[0].Location.S3Location
 	creds := data.ArtifactCredentials
 	req := DeployRequest{
-		JobID:    r.jobID,
+		JobID:    st.FirstJobID,
+		StopAt:   stopAt,
 		Params:   p,
 		Artifact: ArtifactLocation{Bucket: loc.BucketName, Key: loc.ObjectKey},
 		ArtifactCredentials: aws.Credentials{
@@ -450,8 +542,31 @@ func (r *run) deploy(ctx context.Context, st *State) (result, bool) {
 		}
 	}
 	r.log.Info("deployed", slog.String("bucket", p.Bucket), slog.Int("uploaded", res.Uploaded), slog.Int("deleted", res.Deleted),
-		slog.Int("paths", len(res.Paths)), slog.Float64("deploy_seconds", r.now().Sub(t0).Seconds()))
-	st.Deploy = &DeployCounts{Uploaded: res.Uploaded, Deleted: res.Deleted}
+		slog.Int("paths", len(res.Paths)), slog.Float64("deploy_seconds", r.now().Sub(t0).Seconds()), slog.Bool("continue", res.Continue))
+	if st.Deploy == nil {
+		st.Deploy = &DeployCounts{}
+	}
+	st.Deploy.Uploaded += res.Uploaded
+	st.Deploy.Deleted += res.Deleted
+	if res.Continue {
+		// The sync goes on in the next job; its state (keys, planned paths) is in the
+		// site's ledger under the first job's id, the token only says so.
+		st.Deploying = true
+		st.Distributions = p.DistributionIDs
+		st.Paths, st.PathCount = nil, 0
+		st.IDs = make([]string, len(st.Distributions))
+		st.Completed = make([]bool, len(st.Distributions))
+		tok, err := EncodeToken(*st)
+		if err != nil {
+			return r.fail(err, ""), true
+		}
+		percent := min(99, max(1, res.Percent))
+		summary := fmt.Sprintf("%sDeploying to s3://%s/%s: %d uploaded so far (%d%% of this slice's uploads); continuing in the next job.",
+			r.summaryPrefix(), p.Bucket, p.Prefix, st.Deploy.Uploaded, res.Percent)
+		r.log.Info("deploy continues in a new job", slog.Int("token_length", len(tok)), slog.Int("percent_complete", percent))
+		return result{token: tok, percent: percent, summary: summary, state: st}, true
+	}
+	st.Deploying = false
 	st.Paths = res.Paths
 	if len(res.Paths) == 0 {
 		// Nothing changed: nothing to invalidate.
@@ -461,9 +576,34 @@ func (r *run) deploy(ctx context.Context, st *State) (result, bool) {
 	return result{}, false
 }
 
+// track reports a deploy's invalidations to the Deployer when it keeps a ledger.
+func (r *run) track(ctx context.Context, st *State, completed bool) {
+	t, ok := r.h.Deployer.(DeployTracker)
+	if !ok || st.Deploy == nil || r.trackedDone {
+		return
+	}
+	r.trackedDone = completed
+	err := t.Track(ctx, DeployProgress{FirstJobID: st.FirstJobID, Params: r.params, Distributions: st.Distributions,
+		IDs: st.IDs, Completed: completed})
+	if err != nil {
+		r.log.Warn("could not record the invalidations in the site's ledger; the next deploy covers these keys again", slog.String("error", err.Error()))
+	}
+}
+
 // createPending creates the invalidations whose creation is pending. The in-progress
 // limit and transient errors keep a creation pending; anything else fails the job.
-func (r *run) createPending(ctx context.Context, st *State) (result, bool) {
+func (r *run) createPending(ctx context.Context, st *State, interval time.Duration) (result, bool) {
+	busy := false
+	defer func() {
+		if busy {
+			r.busy++
+			wait := createBackoff(interval, r.busy)
+			r.nextCreate = r.now().Add(wait)
+			r.log.Info("in-progress limit reached; next creation attempt after a backoff", slog.Int("attempt", r.busy), slog.Float64("backoff_seconds", wait.Seconds()))
+		} else {
+			r.busy = 0
+		}
+	}()
 	for i, dist := range st.Distributions {
 		if st.IDs[i] != "" {
 			continue
@@ -474,6 +614,7 @@ func (r *run) createPending(ctx context.Context, st *State) (result, bool) {
 		if err != nil {
 			switch kind := invalidation.Classify(err); {
 			case kind == invalidation.KindInProgressLimit, kind == invalidation.KindTransient, ctx.Err() != nil:
+				busy = busy || kind == invalidation.KindInProgressLimit
 				r.status[i] = "creation pending"
 				r.lastError[i] = err.Error()
 				log.Warn("invalidation not created yet, will retry", slog.String("status", "pending"), slog.String("reason", kind.String()), slog.String("error", err.Error()))
@@ -753,9 +894,9 @@ func errText(err error) string {
 }
 
 // finish reports res to CodePipeline and, for a final result, sends the notification.
-// Reporting errors are logged, never returned: the invocation is asynchronous and a
-// returned error would only make Lambda deliver the same event again.
-func (r *run) finish(ctx context.Context, res result) {
+// A reporting error other than InvalidJobStateException is returned (a *ReportError), so
+// that Lambda delivers the event again rather than leaving the job without a result.
+func (r *run) finish(ctx context.Context, res result) error {
 	jobs := r.h.Jobs
 	switch {
 	case res.failure != nil:
@@ -768,9 +909,10 @@ func (r *run) finish(ctx context.Context, res result) {
 			JobId:          aws.String(r.jobID),
 			FailureDetails: &types.FailureDetails{Type: res.failure.typ, Message: aws.String(msg)},
 		})
-		if r.reported(err) {
-			r.notify(ctx, res, msg)
+		if ok, rerr := r.reported(err); !ok || rerr != nil {
+			return rerr
 		}
+		r.notify(ctx, res, msg)
 	case res.token != "":
 		in := &cpsdk.PutJobSuccessResultInput{
 			JobId:             aws.String(r.jobID),
@@ -781,7 +923,8 @@ func (r *run) finish(ctx context.Context, res result) {
 			},
 		}
 		_, err := jobs.PutJobSuccessResult(ctx, in)
-		r.reported(err)
+		_, rerr := r.reported(err)
+		return rerr
 	default:
 		in := &cpsdk.PutJobSuccessResultInput{
 			JobId:           aws.String(r.jobID),
@@ -795,29 +938,32 @@ func (r *run) finish(ctx context.Context, res result) {
 			in.ExecutionDetails.ExternalExecutionId = aws.String(truncate(res.outputs["InvalidationIds"], 1500))
 		}
 		_, err := jobs.PutJobSuccessResult(ctx, in)
-		if r.reported(err) {
-			r.notify(ctx, res, "")
+		if ok, rerr := r.reported(err); !ok || rerr != nil {
+			return rerr
 		}
+		r.notify(ctx, res, "")
 	}
+	return nil
 }
 
-// reported logs the outcome of a result call. It returns false when the job already
-// had a result (InvalidJobStateException: a redelivered event): the invocation that
-// reported first has sent the notification, so this one must not send a second.
-func (r *run) reported(err error) bool {
+// reported logs the outcome of a result call. ok is false when the result was not
+// recorded: the job already had a result (InvalidJobStateException: a redelivered
+// event, whose first invocation has sent the notification; err nil), or the call failed
+// (a *ReportError, for Lambda to deliver the event again).
+func (r *run) reported(err error) (ok bool, _ error) {
 	if err == nil {
 		r.log.Info("result reported", slog.Float64("invocation_seconds", r.h.now().Sub(r.started).Seconds()))
-		return true
+		return true, nil
 	}
 	var ise *types.InvalidJobStateException
 	var ae smithy.APIError
 	if errors.As(err, &ise) || (errors.As(err, &ae) && ae.ErrorCode() == "InvalidJobStateException") {
 		// A redelivered event whose job already has its result.
 		r.log.Warn("job already has a result; ignoring", slog.String("error", err.Error()))
-		return false
+		return false, nil
 	}
-	r.log.Error("could not report the job result", slog.String("error", err.Error()))
-	return true
+	r.log.Error("could not report the job result; returning an error so that Lambda delivers the event again", slog.String("error", err.Error()))
+	return false, &ReportError{JobID: r.jobID, Err: err}
 }
 
 // notifyTimeout bounds the notification so a slow webhook cannot eat the invocation.

@@ -409,11 +409,15 @@ func TestMalformedEventWithJobIDIsReported(t *testing.T) {
 	}
 }
 
-func TestReportingErrorsAreNotReturned(t *testing.T) {
+// A result that could not be reported is returned as an error, so that Lambda delivers
+// the event again instead of leaving the job without a result.
+func TestReportingErrorsAreReturned(t *testing.T) {
 	hs := newHarness(t)
 	hs.jobs.err = errors.New("connection refused")
-	if err := hs.h.Handle(context.Background(), event("job-1", seed, "")); err != nil {
-		t.Fatalf("Handle returned %v", err)
+	err := hs.h.Handle(context.Background(), event("job-1", seed, ""))
+	var re *ReportError
+	if !errors.As(err, &re) || re.JobID != "job-1" {
+		t.Fatalf("Handle returned %v, want a *ReportError", err)
 	}
 	if !strings.Contains(hs.logs.String(), "could not report the job result") {
 		t.Fatal("reporting error not logged")
@@ -687,5 +691,46 @@ func TestWaitFalseWithPendingCreationDoesNotPoll(t *testing.T) {
 	res, jobs := hs.chain(`{"DistributionIds":["E1AAAAAAAAAAAA","E2BBBBBBBBBBBB"],"Wait":false}`, 5)
 	if !res.success || jobs != 2 || hs.cf.getCalls != 0 || len(strings.Split(res.outputs["InvalidationIds"], ",")) != 2 {
 		t.Fatalf("got %+v after %d jobs and %d gets", res, jobs, hs.cf.getCalls)
+	}
+}
+
+// TooManyInvalidationsInProgress is retried with a growing, jittered backoff, not at
+// every poll.
+func TestInProgressLimitRetriedWithBackoff(t *testing.T) {
+	hs := newHarness(t)
+	hs.h.PollInterval = 5 * time.Millisecond
+	tooMany := &cftypes.TooManyInvalidationsInProgress{Message: aws.String("too many")}
+	hs.cf.createErrs = []error{tooMany, tooMany, tooMany, tooMany, tooMany}
+	res := hs.invoke("job-1", seed, "")
+	if !res.success || res.token != "" {
+		t.Fatalf("want success once the room frees up, got %+v", res)
+	}
+	times := hs.cf.createTimes
+	if len(times) != 6 {
+		t.Fatalf("%d creation attempts, want 6", len(times))
+	}
+	// Attempt n+1 comes at least half of 5 ms × 2^(n-1) after attempt n.
+	for n := 1; n < len(times); n++ {
+		gap := times[n].Sub(times[n-1])
+		if min := (5 * time.Millisecond << (n - 1)) / 2; gap < min {
+			t.Errorf("gap after refusal %d: %v, want at least %v", n, gap, min)
+		}
+	}
+	if last := times[5].Sub(times[4]); last < 20*time.Millisecond {
+		t.Errorf("the fifth backoff is %v: not growing", last)
+	}
+}
+
+func TestCreateBackoffIsCappedAndJittered(t *testing.T) {
+	seen := map[time.Duration]bool{}
+	for range 50 {
+		d := createBackoff(4*time.Second, 30)
+		if d < MaxCreateBackoff/2 || d > MaxCreateBackoff {
+			t.Fatalf("backoff %v outside [%v, %v]", d, MaxCreateBackoff/2, MaxCreateBackoff)
+		}
+		seen[d] = true
+	}
+	if len(seen) < 10 {
+		t.Errorf("only %d distinct backoffs in 50: no jitter", len(seen))
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/edgeflush/edgeflush/internal/invalidation"
@@ -22,6 +23,12 @@ const MaxUserParametersLen = 1000
 // Defaults for the optional parameters.
 const (
 	DefaultMaxWaitMinutes = 30
+	// DefaultMaxDeletes is the delete guard when MaxDeletes is not given: the CLI's
+	// --max-deletes default (sitesync.DefaultMaxDeletes).
+	DefaultMaxDeletes = 256
+	// DefaultKeepRemoved is how long removed non-page objects stay in the bucket when
+	// KeepRemoved is not given: the CLI's --keep-removed default.
+	DefaultKeepRemoved = 24 * time.Hour
 	// MaxMaxWaitMinutes is the 24 hours CodePipeline allows one action to run.
 	MaxMaxWaitMinutes = 24 * 60
 )
@@ -45,7 +52,16 @@ type Params struct {
 
 	// Deploy mode (issue 4): set when Bucket is not empty.
 	Bucket, Prefix, Config string
-	MaxDeletes, MaxPaths   int
+	// MaxDeletes is DefaultMaxDeletes when not given; 0 allows no delete and -1 any
+	// number, as --max-deletes in the CLI.
+	MaxDeletes, MaxPaths int
+	// KeepRemoved is the grace period of removed non-page objects (DefaultKeepRemoved
+	// when not given; 0 deletes them once the invalidation completed).
+	KeepRemoved time.Duration
+	// Given lists the UserParameters keys present, so that settings of the artifact's
+	// .edgeflush.yaml apply only where UserParameters says nothing (as flags win over
+	// the config file in the CLI).
+	Given map[string]bool
 	// URLPrefix ("UrlPrefix", deploy mode) overrides the URLs read from the
 	// distributions' configuration (urlprefix.go).
 	URLPrefix string
@@ -126,6 +142,7 @@ var keys = map[string]string{
 	"MaxPaths":              `"MaxPaths": 15`,
 	"Release":               `"Release": true`,
 	"KvsArn":                `"KvsArn": "arn:aws:cloudfront::123456789012:key-value-store/a1b2c3d4-5678-90ab-cdef-EXAMPLE11111"`,
+	"KeepRemoved":           `"KeepRemoved": "24h"`,
 	"SlackWebhookUrl":       `"SlackWebhookUrl": "https://hooks.slack.com/services/..."`,
 	"SlackWebhookParameter": `"SlackWebhookParameter": "/edgeflush/slack-webhook"`,
 	"RoleArn":               `"RoleArn": "arn:aws:iam::123456789012:role/edgeflush-invalidator"`,
@@ -165,12 +182,14 @@ func ParseParams(s string) (Params, error) {
 		}
 	}
 
-	p := Params{Wait: true, MaxWaitMinutes: DefaultMaxWaitMinutes}
+	p := Params{Wait: true, MaxWaitMinutes: DefaultMaxWaitMinutes, MaxDeletes: DefaultMaxDeletes, KeepRemoved: DefaultKeepRemoved,
+		Given: make(map[string]bool, len(names))}
 	var single string
 	var list, paths, tenants []string
 	pathsSet := false
 	for _, k := range names {
 		v := raw[k]
+		p.Given[k] = true
 		switch k {
 		case "PipelineName":
 			err = decodeString(k, v, &p.PipelineName)
@@ -201,6 +220,8 @@ func ParseParams(s string) (Params, error) {
 			err = decodeBool(k, v, &p.Release)
 		case "KvsArn":
 			err = decodeString(k, v, &p.KvsARN)
+		case "KeepRemoved":
+			err = decodeDuration(k, v, &p.KeepRemoved)
 		case "SlackWebhookUrl":
 			err = decodeString(k, v, &p.SlackWebhookURL)
 		case "SlackWebhookParameter":
@@ -383,6 +404,20 @@ func decodeBool(k string, v json.RawMessage, dst *bool) error {
 	return nil
 }
 
+// decodeDuration reads a Go duration string ("24h", "90m", "0").
+func decodeDuration(k string, v json.RawMessage, dst *time.Duration) error {
+	var s string
+	if err := json.Unmarshal(v, &s); err != nil {
+		return &ConfigError{Key: k, Message: fmt.Sprintf("must be a duration string such as \"24h\" or \"0\", not %s; write %s", jsonKind(v), keys[k])}
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil || d < 0 {
+		return &ConfigError{Key: k, Message: fmt.Sprintf("%q is not a duration such as \"24h\", \"90m\" or \"0\"; write %s", truncate(s, 40), keys[k])}
+	}
+	*dst = d
+	return nil
+}
+
 func decodeInt(k string, v json.RawMessage, dst *int) error {
 	var n json.Number
 	dec := json.NewDecoder(bytes.NewReader(v))
@@ -492,7 +527,7 @@ func (p *Params) validateRest(raw map[string]json.RawMessage) error {
 			return &ConfigError{Key: "Paths", Message: "cannot be combined with Bucket: in deploy mode edgeflush invalidates exactly what the deploy changed; remove Paths (or remove Bucket to invalidate fixed paths)"}
 		}
 	} else {
-		for _, k := range []string{"Prefix", "Config", "MaxDeletes", "MaxPaths", "Release", "KvsArn"} {
+		for _, k := range []string{"Prefix", "Config", "MaxDeletes", "MaxPaths", "KeepRemoved", "Release", "KvsArn"} {
 			if _, set := raw[k]; set {
 				return &ConfigError{Key: k, Message: "only applies in deploy mode; add " + keys["Bucket"] + " or remove " + k}
 			}
@@ -504,8 +539,8 @@ func (p *Params) validateRest(raw map[string]json.RawMessage) error {
 	if _, set := raw["KvsArn"]; set && !p.Release {
 		return &ConfigError{Key: "KvsArn", Message: "only applies with Release; add " + keys["Release"] + " or remove KvsArn"}
 	}
-	if p.MaxDeletes < 0 {
-		return &ConfigError{Key: "MaxDeletes", Message: "must be 0 or more; write " + keys["MaxDeletes"]}
+	if p.MaxDeletes < -1 {
+		return &ConfigError{Key: "MaxDeletes", Message: "must be 0 (no delete allowed), a count, or -1 (no limit); write " + keys["MaxDeletes"]}
 	}
 	if p.MaxPaths < 0 || p.MaxPaths > invalidation.MaxInProgressPaths {
 		return &ConfigError{Key: "MaxPaths", Message: fmt.Sprintf("must be 0 (the default) to %d (CloudFront's limit of paths in progress); write %s", invalidation.MaxInProgressPaths, keys["MaxPaths"])}
@@ -517,10 +552,9 @@ func (p *Params) validateRest(raw map[string]json.RawMessage) error {
 		if _, both := raw["SlackWebhookParameter"]; both {
 			return &ConfigError{Key: "SlackWebhookUrl", Message: "give either SlackWebhookUrl or SlackWebhookParameter, not both; SlackWebhookParameter keeps the secret URL out of the pipeline definition"}
 		}
-		u, err := url.Parse(p.SlackWebhookURL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			// The value is a secret: do not echo it.
-			return &ConfigError{Key: "SlackWebhookUrl", Message: "is not an http(s) URL; write " + keys["SlackWebhookUrl"]}
+		if err := CheckWebhookURL(p.SlackWebhookURL); err != nil {
+			// The value is a secret: CheckWebhookURL does not echo it.
+			return &ConfigError{Key: "SlackWebhookUrl", Message: err.Error() + "; write " + keys["SlackWebhookUrl"]}
 		}
 	}
 	if _, set := raw["SlackWebhookParameter"]; set && strings.TrimSpace(p.SlackWebhookParameter) == "" {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseParamsSeed(t *testing.T) {
@@ -18,6 +19,23 @@ func TestParseParamsSeed(t *testing.T) {
 	}
 }
 
+func TestParseParamsDeployDefaults(t *testing.T) {
+	p, err := ParseParams(`{"DistributionId":"E1","Bucket":"site"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.MaxDeletes != DefaultMaxDeletes || p.KeepRemoved != DefaultKeepRemoved {
+		t.Errorf("defaults: MaxDeletes %d KeepRemoved %s", p.MaxDeletes, p.KeepRemoved)
+	}
+	// 0 allows no delete, as --max-deletes 0 in the CLI; -1 no limit.
+	for in, want := range map[string]int{`0`: 0, `-1`: -1} {
+		p, err := ParseParams(`{"DistributionId":"E1","Bucket":"site","MaxDeletes":` + in + `,"KeepRemoved":"0"}`)
+		if err != nil || p.MaxDeletes != want || p.KeepRemoved != 0 {
+			t.Errorf("MaxDeletes %s: %d %s %v", in, p.MaxDeletes, p.KeepRemoved, err)
+		}
+	}
+}
+
 func TestParseParamsAllKeys(t *testing.T) {
 	p, err := ParseParams(`{"PipelineName":"p","DistributionId":"E1","DistributionIds":["E2","E1","E2"],"Paths":["/a b.html","/é","/x/*","/a b.html"],
 		"Wait":false,"MaxWaitMinutes":90,"Bucket":"site","Prefix":"www/","Config":"conf/.edgeflush.yaml","MaxDeletes":10,"MaxPaths":20,
@@ -27,13 +45,17 @@ func TestParseParamsAllKeys(t *testing.T) {
 	}
 	p, err = ParseParams(`{"PipelineName":"p","DistributionId":"E1","DistributionIds":["E2","E1","E2"],
 		"Wait":false,"MaxWaitMinutes":90,"Bucket":"site","Prefix":"www/","Config":"conf/.edgeflush.yaml","MaxDeletes":10,"MaxPaths":20,
-		"SlackWebhookParameter":"/hook","RoleArn":"arn:aws:iam::1:role/r","ExternalId":"xid"}`)
+		"KeepRemoved":"90m","SlackWebhookParameter":"/hook","RoleArn":"arn:aws:iam::1:role/r","ExternalId":"xid"}`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Params{PipelineName: "p", DistributionIDs: []string{"E1", "E2"}, Paths: []string{"/*"}, Wait: false, MaxWaitMinutes: 90,
-		Bucket: "site", Prefix: "www/", Config: "conf/.edgeflush.yaml", MaxDeletes: 10, MaxPaths: 20,
+		Bucket: "site", Prefix: "www/", Config: "conf/.edgeflush.yaml", MaxDeletes: 10, MaxPaths: 20, KeepRemoved: 90 * time.Minute,
 		SlackWebhookParameter: "/hook", RoleARN: "arn:aws:iam::1:role/r", ExternalID: "xid"}
+	if len(p.Given) != 14 || !p.Given["KeepRemoved"] || p.Given["Paths"] {
+		t.Errorf("Given %v", p.Given)
+	}
+	p.Given = nil
 	if fmt.Sprintf("%#v", p) != fmt.Sprintf("%#v", want) {
 		t.Fatalf("got  %#v\nwant %#v", p, want)
 	}
@@ -91,11 +113,14 @@ func TestParseParamsErrors(t *testing.T) {
 		{`{"DistributionId":"E1","Bucket":""}`, "Bucket", []string{"empty"}},
 		{`{"DistributionId":"E1","Bucket":"s3://site/www"}`, "Bucket", []string{`"site"`, "Prefix"}},
 		{`{"DistributionId":"E1","Bucket":"site","Prefix":"/www"}`, "Prefix", []string{`"www"`}},
-		{`{"DistributionId":"E1","Bucket":"site","MaxDeletes":-1}`, "MaxDeletes", []string{"0 or more"}},
+		{`{"DistributionId":"E1","Bucket":"site","MaxDeletes":-2}`, "MaxDeletes", []string{"-1 (no limit)"}},
+		{`{"DistributionId":"E1","Bucket":"site","KeepRemoved":24}`, "KeepRemoved", []string{"duration string", `"24h"`}},
+		{`{"DistributionId":"E1","Bucket":"site","KeepRemoved":"1 day"}`, "KeepRemoved", []string{"not a duration"}},
+		{`{"DistributionId":"E1","KeepRemoved":"1h"}`, "KeepRemoved", []string{"only applies in deploy mode"}},
 		{`{"DistributionId":"E1","Bucket":"site","MaxPaths":-1}`, "MaxPaths", []string{"0 (the default) to 3000"}},
 		{`{"DistributionId":"E1","Bucket":"site","MaxPaths":3001}`, "MaxPaths", []string{"0 (the default) to 3000"}},
 		{`{"DistributionId":"E1","Bucket":"site","Paths":["/*"]}`, "Paths", []string{"cannot be combined with Bucket"}},
-		{`{"DistributionId":"E1","SlackWebhookUrl":"hooks.slack.com/services/SECRET"}`, "SlackWebhookUrl", []string{"http(s) URL"}},
+		{`{"DistributionId":"E1","SlackWebhookUrl":"hooks.slack.com/services/SECRET"}`, "SlackWebhookUrl", []string{"not a URL"}},
 		{`{"DistributionId":"E1","SlackWebhookUrl":"https://h/SECRET","SlackWebhookParameter":"/p"}`, "SlackWebhookUrl", []string{"not both"}},
 		{`{"DistributionId":"E1","SlackWebhookParameter":" "}`, "SlackWebhookParameter", []string{"SSM SecureString"}},
 		{`{"DistributionId":"E1","RoleArn":"edgeflush-role"}`, "RoleArn", []string{"not an IAM role ARN"}},

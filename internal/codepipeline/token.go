@@ -48,6 +48,10 @@ type State struct {
 	Deploy *DeployCounts
 	// Verified counts the URLs "Verify" found fresh (the final job only; not in the token).
 	Verified, Unverified int
+	// Deploying is set while the deploy itself continues in the next job (a sync larger
+	// than one invocation): its state (the keys and the planned paths) lives in the
+	// site's ledger under FirstJobID, not in the token.
+	Deploying bool
 }
 
 // DeployCounts is what the final report needs from a deploy.
@@ -76,6 +80,7 @@ type wireState struct {
 	N int      `json:"n"`
 	U *int     `json:"u,omitempty"`
 	X *int     `json:"x,omitempty"`
+	G bool     `json:"g,omitempty"`
 }
 
 // TokenError says why a continuation token cannot be used.
@@ -124,7 +129,7 @@ func EncodeToken(s State) (string, error) {
 }
 
 func encodeToken(s State, withPaths bool) (string, error) {
-	w := wireState{J: s.FirstJobID, S: s.Start.UnixMilli(), D: s.Distributions, I: s.IDs, N: s.PathCount}
+	w := wireState{J: s.FirstJobID, S: s.Start.UnixMilli(), D: s.Distributions, I: s.IDs, N: s.PathCount, G: s.Deploying}
 	for _, c := range s.Completed {
 		if c {
 			w.C = s.Completed
@@ -206,6 +211,7 @@ func DecodeToken(tok string) (State, error) {
 		Distributions: w.D,
 		IDs:           w.I,
 		Completed:     w.C,
+		Deploying:     w.G,
 		Paths:         w.P,
 		PathCount:     w.N,
 	}
@@ -267,7 +273,7 @@ func validateWire(w wireState) error {
 			return &TokenError{Reason: "malformed invalidation id"}
 		}
 	}
-	if pending && len(w.P) == 0 {
+	if pending && len(w.P) == 0 && !w.G {
 		return &TokenError{Reason: "a creation is pending but the token has no paths"}
 	}
 	if len(w.P) > 0 && len(w.P) != w.N {

@@ -151,10 +151,13 @@ func TestBuildspecDeploys(t *testing.T) {
 	}
 
 	// A deploy that fails (the delete guard) fails the build, after printing the reason.
+	// The removed stylesheet would be kept for --keep-removed (24h) and not count: with
+	// EDGEFLUSH_KEEP_REMOVED=0 it is deleted by this run, which the guard refuses.
 	if err := os.Remove(filepath.Join(src, "site", "css", "a.css")); err != nil {
 		t.Fatal(err)
 	}
 	project["EDGEFLUSH_MAX_DELETES"] = "0"
+	project["EDGEFLUSH_KEEP_REMOVED"] = "0"
 	log, err = build(project)
 	if err == nil || !strings.Contains(log, "edgeflush: refusing to delete 1 objects") {
 		t.Errorf("guarded deploy: err %v, want a failed build saying why:\n%s", err, log)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
@@ -35,6 +36,15 @@ func (u Usage) FreeExact() int { return max(0, MaxInProgressPaths-u.Exact) }
 // FreeWildcards is how many more wildcard paths CloudFront would accept now.
 func (u Usage) FreeWildcards() int { return max(0, MaxInProgressWildcards-u.Wildcards) }
 
+// InProgressHorizon bounds the listing: CloudFront lists invalidations newest first, and
+// invalidations take minutes (rarely more than a quarter of an hour), so once a page ends
+// with one created longer ago than this, the later pages (older still) are not read. A
+// distribution with years of history then costs one or two list calls, not hundreds.
+// An invalidation older than this that is somehow still in progress on an unread page
+// is not counted: the plan may then exceed the room, and CloudFront's
+// TooManyInvalidationsInProgress is retried with backoff.
+const InProgressHorizon = 2 * time.Hour
+
 // InProgress lists the invalidations of distributionID and counts the exact and
 // wildcard paths of those still in progress. The status is compared ignoring case
 // (moto answers "COMPLETED"); an invalidation listed as in progress that Get finds
@@ -53,7 +63,8 @@ func InProgress(ctx context.Context, api ListAPI, distributionID string) (Usage,
 		if page.InvalidationList == nil {
 			break
 		}
-		for _, item := range page.InvalidationList.Items {
+		items := page.InvalidationList.Items
+		for _, item := range items {
 			if !strings.EqualFold(aws.ToString(item.Status), StatusInProgress) {
 				continue
 			}
@@ -68,6 +79,11 @@ func InProgress(ctx context.Context, api ListAPI, distributionID string) (Usage,
 			u.Exact += exact
 			u.Wildcards += wild
 			u.Invalidations = append(u.Invalidations, inv)
+		}
+		if n := len(items); n > 0 {
+			if last := aws.ToTime(items[n-1].CreateTime); !last.IsZero() && time.Since(last) > InProgressHorizon {
+				break // the next pages are older still
+			}
 		}
 	}
 	return u, nil

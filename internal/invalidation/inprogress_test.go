@@ -250,3 +250,36 @@ func TestRoomFit(t *testing.T) {
 		}
 	}
 }
+
+// The listing stops at the first page that ends with an invalidation older than
+// InProgressHorizon: later pages (older still, newest-first order) are not read.
+func TestInProgressStopsPagingAtOldInvalidations(t *testing.T) {
+	moto := startMoto(t)
+	cf := testkit.StartCloudFront(t, moto, testkit.CloudFrontOptions{CompleteAfter: time.Hour})
+	cfg, err := testkit.SDKConfig(context.Background(), cf.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &smallPages{Client: cloudfront.NewFromConfig(cfg)}
+	dist := testkit.CreateDistribution(t, cf.URL)
+	for i := range 6 {
+		mustCreate(t, c, dist, fmt.Sprintf("/p%d.html", i))
+	}
+	// All six in progress, two a page: three pages.
+	u, err := InProgress(context.Background(), c, dist)
+	if err != nil || u.Exact != 6 || c.lists.Load() != 3 {
+		t.Fatalf("recent: %+v %v after %d lists, want 6 paths in 3 lists", u, err, c.lists.Load())
+	}
+	// The second page ends with an old invalidation: the third is not read.
+	c.lists.Store(0)
+	c.afterList = func(out *cloudfront.ListInvalidationsOutput) {
+		if c.lists.Load() == 2 {
+			items := out.InvalidationList.Items
+			items[len(items)-1].CreateTime = aws.Time(time.Now().Add(-InProgressHorizon - time.Minute))
+		}
+	}
+	u, err = InProgress(context.Background(), c, dist)
+	if err != nil || c.lists.Load() != 2 || u.Exact != 4 {
+		t.Errorf("old: %+v %v after %d lists, want 2 lists and the 4 paths read", u, err, c.lists.Load())
+	}
+}

@@ -15,12 +15,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/edgeflush/edgeflush/internal/codepipeline"
 )
 
 // Message is what a notification says about a finished job.
@@ -65,29 +66,10 @@ func (e *WebhookError) Error() string {
 	return fmt.Sprintf("Slack webhook answered HTTP %d: %s", e.Status, e.Body)
 }
 
-// CheckWebhookURL validates a webhook URL without echoing it (it is a secret).
-func CheckWebhookURL(raw string) error {
-	u, err := url.Parse(strings.TrimSpace(raw))
-	if err != nil || u.Host == "" {
-		return errors.New("the Slack webhook URL is not a URL (expected https://hooks.slack.com/services/...)")
-	}
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		// Allowed for local test servers only: a real webhook over plain HTTP would
-		// expose the secret in its path.
-		if ip := net.ParseIP(u.Hostname()); (ip != nil && ip.IsLoopback()) || u.Hostname() == "localhost" {
-			return nil
-		}
-	}
-	return errors.New("the Slack webhook URL must use https")
-}
-
 // Send posts m. It makes at most two attempts within the timeout and returns nil only
 // when Slack accepted the message.
 func (s *Slack) Send(ctx context.Context, m Message) error {
-	if err := CheckWebhookURL(s.WebhookURL); err != nil {
+	if err := codepipeline.CheckWebhookURL(s.WebhookURL); err != nil {
 		return err
 	}
 	body, err := json.Marshal(Payload(m))

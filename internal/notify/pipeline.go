@@ -37,7 +37,7 @@ func NewFactory(api SSMAPI, region string) codepipeline.NotifierFactory {
 				return nil, err
 			}
 		}
-		if err := CheckWebhookURL(webhook); err != nil {
+		if err := codepipeline.CheckWebhookURL(webhook); err != nil {
 			return nil, err
 		}
 		return &PipelineNotifier{Slack: &Slack{WebhookURL: webhook}, Region: region}, nil

@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/edgeflush/edgeflush/internal/codepipeline"
 )
 
 // SSMAPI is the subset of *ssm.Client used here.
@@ -84,7 +86,7 @@ func (r *Resolver) WebhookURL(ctx context.Context, name string) (string, error) 
 		return "", &ParameterError{Name: name, Err: errors.New("the parameter has no value")}
 	}
 	value := strings.TrimSpace(aws.ToString(out.Parameter.Value))
-	if err := CheckWebhookURL(value); err != nil {
+	if err := codepipeline.CheckWebhookURL(value); err != nil {
 		return "", &ParameterError{Name: name, Err: err}
 	}
 	if ttl > 0 {

@@ -114,6 +114,13 @@ func PlanSetup(ctx context.Context, c Clients, o Options) (*Plan, error) {
 	}
 	plan.Changes = append(plan.Changes, fnChanges...)
 
+	// The site bucket's sweeper, when asked.
+	lifecycle, err := planLifecycle(ctx, c.S3, o)
+	if err != nil {
+		return nil, err
+	}
+	plan.Changes = append(plan.Changes, lifecycle...)
+
 	// 5. The pipeline stage, last: the pipeline only calls the function once it exists.
 	if stagePlan != nil {
 		plan.Changes = append(plan.Changes, Change{

@@ -62,6 +62,8 @@ type Clients struct {
 	Lambda   LambdaAPI
 	Pipeline PipelineAPI
 	Identity IdentityAPI
+	// S3 is only needed with Options.RemovedVersionsDays.
+	S3 S3API
 }
 
 // Defaults for Options.
@@ -108,6 +110,10 @@ type Options struct {
 	// Verify (deploy mode) sets "Verify": true in UserParameters and grants
 	// cloudfront:GetDistribution on the distributions, which the check at the edge reads.
 	Verify bool
+	// RemovedVersionsDays, when set (deploy mode), turns on versioning in Bucket and adds
+	// the lifecycle rule LifecycleRuleID: noncurrent versions under Prefix (what a
+	// deploy deleted or overwrote) expire after that many days.
+	RemovedVersionsDays int
 
 	// Cross-account: the function assumes RoleARN (with ExternalID) for CloudFront and S3
 	// calls. The policy then grants sts:AssumeRole on it instead of CloudFront rights,
@@ -253,6 +259,9 @@ func (o *Options) normalize() error {
 	}
 	if o.ExternalID != "" && o.RoleARN == "" {
 		return optionErrorf("an external id needs a role ARN to assume (--role-arn)")
+	}
+	if o.RemovedVersionsDays < 0 || o.RemovedVersionsDays > 0 && o.Bucket == "" {
+		return optionErrorf("--removed-versions-days %d: give a number of days with --bucket (the site bucket whose removed objects S3 sweeps)", o.RemovedVersionsDays)
 	}
 	if o.SlackWebhookParameter != "" && !strings.HasPrefix(o.SlackWebhookParameter, "/") {
 		// A name without a leading slash has ARN ...:parameter/NAME, with one

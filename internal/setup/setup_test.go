@@ -20,8 +20,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/edgeflush/edgeflush/internal/awsconf"
 	edgecp "github.com/edgeflush/edgeflush/internal/codepipeline"
 	"github.com/edgeflush/edgeflush/internal/testkit"
 )
@@ -792,5 +795,91 @@ func TestSetupReleaseMode(t *testing.T) {
 	pol, _ = e.iam.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String("edgeflush-role"), PolicyName: aws.String(PolicyName)})
 	if params.Release || strings.Contains(decoded(t, pol.PolicyDocument), "keyvaluestore") {
 		t.Errorf("release mode kept after it was turned off: %+v", params)
+	}
+}
+
+// setup never prints a webhook URL (nor the external id): an existing action's
+// SlackWebhookUrl is kept in UserParameters but shown redacted in the plan and in errors.
+func TestSetupNeverPrintsTheWebhookURL(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if err := mustPlan(t, e, Options{DistributionIDs: []string{"E1AAA"}, Zip: zipV1}).Apply(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const secret = "https://hooks.slack.com/services/T000/B000/SECRETSECRET"
+	decl := e.pipeline(t, "site")
+	decl.Stages[2].Actions[0].Configuration["UserParameters"] = `{"PipelineName":"site","DistributionId":"E1AAA","SlackWebhookUrl":"` + secret + `"}`
+	if _, err := e.cp.UpdatePipeline(ctx, &codepipeline.UpdatePipelineInput{Pipeline: decl}); err != nil {
+		t.Fatal(err)
+	}
+	plan := mustPlan(t, e, Options{DistributionIDs: []string{"E1AAA", "E3CCC"}})
+	lines := strings.Join(planLines(plan), "\n")
+	if strings.Contains(lines, "SECRETSECRET") || !strings.Contains(lines, `"SlackWebhookUrl":"\u003credacted\u003e"`) && !strings.Contains(lines, `"SlackWebhookUrl":"<redacted>"`) {
+		t.Errorf("plan shows the webhook URL, or not that it is kept:\n%s", lines)
+	}
+	// An option clashing with the kept URL: the error does not print it either.
+	_, err := PlanSetup(ctx, e.clients, fastOptions(Options{DistributionIDs: []string{"E1AAA"}, SlackWebhookParameter: "/edgeflush/slack"}))
+	if err == nil || strings.Contains(err.Error(), "SECRETSECRET") {
+		t.Errorf("clash: %v", err)
+	}
+	if err := plan.Apply(ctx); err != nil {
+		t.Fatal(err)
+	}
+	params, err := edgecp.ParseParams(e.pipeline(t, "site").Stages[2].Actions[0].Configuration["UserParameters"])
+	if err != nil || params.SlackWebhookURL != secret {
+		t.Errorf("the URL was not kept in UserParameters: %v %v", params.SlackWebhookURL == secret, err)
+	}
+}
+
+// Asked for, setup turns on versioning in the site bucket and adds its lifecycle rule,
+// keeping the bucket's other rules; a second run plans nothing.
+func TestSetupAddsTheLifecycleRule(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	cfg, err := testkit.SDKConfig(ctx, fix.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3c := awsconf.NewS3(cfg)
+	e.clients.S3 = s3c
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("lc-site")}); err != nil {
+		t.Fatal(err)
+	}
+	other := s3types.LifecycleRule{ID: aws.String("logs"), Status: s3types.ExpirationStatusEnabled,
+		Filter: &s3types.LifecycleRuleFilter{Prefix: aws.String("logs/")}, Expiration: &s3types.LifecycleExpiration{Days: aws.Int32(30)}}
+	if _, err := s3c.PutBucketLifecycleConfiguration(ctx, &s3.PutBucketLifecycleConfigurationInput{Bucket: aws.String("lc-site"),
+		LifecycleConfiguration: &s3types.BucketLifecycleConfiguration{Rules: []s3types.LifecycleRule{other}}}); err != nil {
+		t.Fatal(err)
+	}
+	o := Options{DistributionIDs: []string{"E1AAA"}, Zip: zipV1, Bucket: "lc-site", Prefix: "www", RemovedVersionsDays: 7}
+	plan := mustPlan(t, e, o)
+	lines := strings.Join(planLines(plan), "\n")
+	for _, want := range []string{"~ update bucket versioning lc-site", "+ create bucket lifecycle rule lc-site/" + LifecycleRuleID} {
+		if !strings.Contains(lines, want) {
+			t.Errorf("plan lacks %q:\n%s", want, lines)
+		}
+	}
+	if err := plan.Apply(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v, err := s3c.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: aws.String("lc-site")})
+	if err != nil || v.Status != s3types.BucketVersioningStatusEnabled {
+		t.Errorf("versioning %v %v", v, err)
+	}
+	lc, err := s3c.GetBucketLifecycleConfiguration(ctx, &s3.GetBucketLifecycleConfigurationInput{Bucket: aws.String("lc-site")})
+	if err != nil || len(lc.Rules) != 2 {
+		t.Fatalf("rules: %v %v", lc, err)
+	}
+	for _, r := range lc.Rules {
+		if aws.ToString(r.ID) == LifecycleRuleID && (aws.ToString(r.Filter.Prefix) != "www/" || aws.ToInt32(r.NoncurrentVersionExpiration.NoncurrentDays) != 7) {
+			t.Errorf("rule %+v", r)
+		}
+	}
+	o.Zip = nil
+	if again := mustPlan(t, e, o); !again.Empty() {
+		t.Errorf("second run plans:\n%s", strings.Join(planLines(again), "\n"))
+	}
+	if _, err := PlanSetup(ctx, e.clients, fastOptions(Options{DistributionIDs: []string{"E1AAA"}, RemovedVersionsDays: 7})); err == nil || !strings.Contains(err.Error(), "--bucket") {
+		t.Errorf("days without a bucket: %v", err)
 	}
 }

@@ -92,7 +92,7 @@ func planStage(decl *cptypes.PipelineDeclaration, o *Options) (*stageChange, err
 			}
 			var diffs []string
 			if !sameJSON(a.Configuration["UserParameters"], params) {
-				diffs = append(diffs, "UserParameters "+params)
+				diffs = append(diffs, "UserParameters "+redactParams(params))
 			}
 			if !sameArtifacts(a.InputArtifacts, inputs) {
 				diffs = append(diffs, "input artifacts "+artifactNames(inputs))
@@ -135,7 +135,7 @@ func planStage(decl *cptypes.PipelineDeclaration, o *Options) (*stageChange, err
 		}},
 	}
 	decl.Stages = slices.Insert(decl.Stages, after+1, stage)
-	detail := fmt.Sprintf("after %s: Invoke/AWS/Lambda/1 %s, UserParameters %s", o.AfterStage, o.FunctionName, params)
+	detail := fmt.Sprintf("after %s: Invoke/AWS/Lambda/1 %s, UserParameters %s", o.AfterStage, o.FunctionName, redactParams(params))
 	if len(inputs) > 0 {
 		detail += ", input artifact " + artifactNames(inputs)
 	}
@@ -232,9 +232,37 @@ func userParameters(existing string, o *Options) (string, error) {
 	// Paths with --bucket, SlackWebhookUrl with --slack-webhook-parameter): the action
 	// would then fail every run with a ConfigurationError. Refuse before changing anything.
 	if _, err := edgecp.ParseParams(string(b)); err != nil {
-		return "", fmt.Errorf("the action's UserParameters would be %s, which the action rejects: %w; edit the existing action's UserParameters or change the options", b, err)
+		return "", fmt.Errorf("the action's UserParameters would be %s, which the action rejects: %w; edit the existing action's UserParameters or change the options", redactParams(string(b)), err)
 	}
 	return string(b), nil
+}
+
+// secretParams are the UserParameters keys whose values setup never prints: the
+// webhook URL is a credential, and the external id is treated as one (as in the
+// action's logs).
+var secretParams = []string{"SlackWebhookUrl", "ExternalId"}
+
+// redactParams returns UserParameters for printing, with secret values replaced.
+func redactParams(params string) string {
+	var m map[string]json.RawMessage
+	if json.Unmarshal([]byte(params), &m) != nil {
+		return "(not shown: not a JSON object)"
+	}
+	changed := false
+	for _, k := range secretParams {
+		if _, ok := m[k]; ok {
+			m[k] = json.RawMessage(`"<redacted>"`)
+			changed = true
+		}
+	}
+	if !changed {
+		return params
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "(not shown)"
+	}
+	return string(b)
 }
 
 // sameJSON compares two JSON texts as values.

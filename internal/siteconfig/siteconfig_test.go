@@ -160,3 +160,18 @@ func TestDefault(t *testing.T) {
 		}
 	}
 }
+
+func TestIsPage(t *testing.T) {
+	if Default().Rules[1].Match != FixedNameGlob {
+		t.Fatalf("the default fixed-name rule %q is not FixedNameGlob", Default().Rules[1].Match)
+	}
+	for key, want := range map[string]bool{
+		"index.html": true, "blog/Post.HTM": true, "sitemap.xml": true, "docs/sitemap-2.xml": true,
+		"robots.txt": true, "sw.js": true, "app.webmanifest": true, "feed.xml": true,
+		"assets/app.js": false, "img/logo.png": false, "docs/robots.txt.bak": false, "data.xml": false,
+	} {
+		if got := IsPage(key); got != want {
+			t.Errorf("IsPage(%q) = %v, want %v", key, got, want)
+		}
+	}
+}

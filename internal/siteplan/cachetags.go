@@ -26,6 +26,7 @@ type CacheTags struct {
 	sites  *origin.Reader
 	ledger *sitesync.TagLedger
 	now    time.Time
+	first  []string // keys first tagged by this run (TagLedger.Retag)
 }
 
 // NewCacheTags reads the targets' CacheTagConfig; nil when no target has one an S3
@@ -75,7 +76,7 @@ func (c *CacheTags) Record(ctx context.Context, client sitesync.S3API, bucket, p
 		return err
 	}
 	c.ledger, c.now = l, time.Now()
-	l.Record(res, true, c.now)
+	c.first = l.Record(res, true, c.now)
 	return nil
 }
 
@@ -109,6 +110,7 @@ func (c *CacheTags) Finish(ctx context.Context, client sitesync.S3API, bucket, p
 		return nil
 	}
 	now := time.Now()
+	c.ledger.Retag(c.first, now) // the uploads are done by now
 	for _, t := range fullTargets {
 		c.ledger.NoteFull(t, now)
 	}

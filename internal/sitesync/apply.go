@@ -19,12 +19,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 )
 
 // deleteBatch is DeleteObjects' limit.
 const deleteBatch = 1000
 
-// Apply performs the plan: journal, non-HTML uploads, HTML uploads, deletes, manifest.
+// Apply performs the plan: non-HTML uploads, HTML uploads, deletes, manifest.
 // It refuses a plan that fails CheckDeletes.
 func (p *Plan) Apply(ctx context.Context) (res Result, err error) {
 	if err := p.CheckDeletes(); err != nil {
@@ -38,17 +39,10 @@ func (p *Plan) Apply(ctx context.Context) (res Result, err error) {
 	defer func() { res.Writes = int(writes.Load()) }()
 
 	changes := len(p.Uploads) + len(p.Deletes)
-	if o.JournalID != "" && changes > 0 {
-		keys := sortedUnion(p.Pending, p.uploadedKeys(), p.Deletes)
-		if err := writeJournal(ctx, p.client, o.Bucket, o.Prefix, o.JournalID, keys); err != nil {
-			return res, fmt.Errorf("record deploy journal before writing: %w", err)
-		}
-		writes.Add(1)
-	}
 
 	prog := newProgress(o.Progress, changes, o.VerboseProgress)
 	defer prog.finish()
-	up := &uploader{client: p.client, src: p.src, o: o,
+	up := &uploader{client: p.client, src: p.src, o: o, inFlight: semaphore.NewWeighted(o.MaxBytesInFlight),
 		mgr: manager.NewUploader(p.client, func(u *manager.Uploader) {
 			u.PartSize = o.PartSize
 			// Parts of one file in parallel; files are already parallel, so keep it small
@@ -61,12 +55,18 @@ func (p *Plan) Apply(ctx context.Context) (res Result, err error) {
 	for split < len(p.Uploads) && !IsHTML(p.Uploads[split].Key) {
 		split++
 	}
+	started := 0
 	for _, phase := range [][]Upload{p.Uploads[:split], p.Uploads[split:]} {
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(o.Concurrency)
 		for i := range phase {
+			if !o.StopAt.IsZero() && started > 0 && time.Now().After(o.StopAt) {
+				res.Remaining = len(p.Uploads) - started
+				break
+			}
+			started++
 			u := &phase[i] // each goroutine sets the etag of its own upload only
-			g.Go(func() error {
+			g.Go(recovered(func() error {
 				etag, err := up.upload(gctx, *u)
 				if err != nil {
 					return err
@@ -78,36 +78,37 @@ func (p *Plan) Apply(ctx context.Context) (res Result, err error) {
 				mu.Unlock()
 				prog.step("upload", u.Key)
 				return nil
-			})
+			}))
 		}
 		if err := g.Wait(); err != nil {
 			return res, err
 		}
+		if res.Remaining > 0 {
+			break
+		}
+	}
+	if res.Remaining > 0 {
+		// Out of time: no page of a later phase and no delete before every upload is
+		// made. The manifest records what was uploaded, so the next slice skips it.
+		res.Uploaded = sortedUnion(res.Uploaded)
+		if err := p.writeManifest(ctx); err != nil {
+			o.Logger.Warn("deploy manifest not written", "err", err)
+		} else {
+			writes.Add(1)
+		}
+		o.Logger.Info("stopping the sync for this slice", "uploaded", len(res.Uploaded), "remaining", res.Remaining)
+		return res, nil
 	}
 
-	// Pages go first, so that no page left in the bucket, even for a moment, refers to
-	// an asset already deleted (a DeleteObjects batch is not atomic).
-	var htmlDeletes, otherDeletes []string
-	for _, k := range p.Deletes {
-		if IsHTML(k) {
-			htmlDeletes = append(htmlDeletes, k)
-		} else {
-			otherDeletes = append(otherDeletes, k)
+	n, err := deleteKeys(ctx, p.client, o.Bucket, p.Deletes, func(batch []string) {
+		res.Deleted = append(res.Deleted, batch...)
+		for _, k := range batch {
+			prog.step("delete", k)
 		}
-	}
-	for _, phase := range [][]string{htmlDeletes, otherDeletes} {
-		for start := 0; start < len(phase); start += deleteBatch {
-			batch := phase[start:min(start+deleteBatch, len(phase))]
-			if err := p.deleteBatch(ctx, batch); err != nil {
-				writes.Add(1)
-				return res, err
-			}
-			writes.Add(1)
-			res.Deleted = append(res.Deleted, batch...)
-			for _, k := range batch {
-				prog.step("delete", k)
-			}
-		}
+	})
+	writes.Add(int64(n))
+	if err != nil {
+		return res, err
 	}
 	res.Deleted = sortedUnion(res.Deleted)
 	res.Uploaded = sortedUnion(res.Uploaded)
@@ -125,21 +126,56 @@ func (p *Plan) Apply(ctx context.Context) (res Result, err error) {
 	return res, nil
 }
 
-func (p *Plan) deleteBatch(ctx context.Context, batch []string) error {
+// Delete deletes keys from bucket, pages first (see deleteKeys). It is for objects a
+// deploy kept and deletes later, once the invalidation covering them has completed.
+func Delete(ctx context.Context, client S3API, bucket string, keys []string) error {
+	_, err := deleteKeys(ctx, client, bucket, keys, nil)
+	return err
+}
+
+// deleteKeys deletes keys, pages first, so that no page left in the bucket, even for a
+// moment, refers to an asset already deleted (a DeleteObjects batch is not atomic). It
+// returns the number of DeleteObjects requests made; done is called after each batch.
+func deleteKeys(ctx context.Context, client S3API, bucket string, keys []string, done func([]string)) (int, error) {
+	var pages, others []string
+	for _, k := range keys {
+		if IsHTML(k) {
+			pages = append(pages, k)
+		} else {
+			others = append(others, k)
+		}
+	}
+	requests := 0
+	for _, phase := range [][]string{pages, others} {
+		for start := 0; start < len(phase); start += deleteBatch {
+			batch := phase[start:min(start+deleteBatch, len(phase))]
+			requests++
+			if err := deleteBatchOf(ctx, client, bucket, batch); err != nil {
+				return requests, err
+			}
+			if done != nil {
+				done(batch)
+			}
+		}
+	}
+	return requests, nil
+}
+
+func deleteBatchOf(ctx context.Context, client S3API, bucket string, batch []string) error {
 	ids := make([]types.ObjectIdentifier, len(batch))
 	for i, k := range batch {
 		ids[i] = types.ObjectIdentifier{Key: aws.String(k)}
 	}
-	out, err := p.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{
-		Bucket: aws.String(p.o.Bucket),
+	out, err := client.DeleteObjects(ctx, &s3.DeleteObjectsInput{
+		Bucket: aws.String(bucket),
 		Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)},
 	})
 	if err != nil {
-		return fmt.Errorf("delete %d objects from s3://%s: %w", len(batch), p.o.Bucket, err)
+		return fmt.Errorf("delete %d objects from s3://%s: %w", len(batch), bucket, err)
 	}
 	if len(out.Errors) > 0 {
 		e := out.Errors[0]
-		return fmt.Errorf("delete s3://%s/%s: %s: %s (%d errors in all)", p.o.Bucket,
+		return fmt.Errorf("delete s3://%s/%s: %s: %s (%d errors in all)", bucket,
 			aws.ToString(e.Key), aws.ToString(e.Code), aws.ToString(e.Message), len(out.Errors))
 	}
 	return nil
@@ -180,7 +216,7 @@ func (p *Plan) writeManifest(ctx context.Context) error {
 		g.SetLimit(p.o.Concurrency)
 		for i := range p.Uploads {
 			u := &p.Uploads[i] // each goroutine sets its own upload only
-			g.Go(func() error {
+			g.Go(recovered(func() error {
 				out, err := p.client.HeadObject(gctx, &s3.HeadObjectInput{Bucket: aws.String(p.o.Bucket), Key: aws.String(u.Key)})
 				if isNotFound(err) {
 					return nil
@@ -193,7 +229,7 @@ func (p *Plan) writeManifest(ctx context.Context) error {
 				}
 				u.current = parseETag(aws.ToString(out.ETag)) == u.etag
 				return nil
-			})
+			}))
 		}
 		if err := g.Wait(); err != nil {
 			return err
@@ -225,6 +261,45 @@ type uploader struct {
 	src    fs.FS
 	o      Options
 	mgr    *manager.Uploader
+	// inFlight holds the bytes the uploads in progress buffer (Options.MaxBytesInFlight).
+	inFlight *semaphore.Weighted
+}
+
+// partsBuffered is how many parts the transfer manager holds for a source without
+// io.ReaderAt: one per part in flight (Concurrency 2) and the one being read.
+const partsBuffered = 3
+
+// streamCost is the weight of an upload that buffers nothing of its own (a file read
+// in place): its share of the SDK's copy buffers.
+const streamCost = 64 << 10
+
+// cost is what the upload of u buffers, known before anything is read, capped by the
+// budget so that any single file can go: gzip output up to gzipInMemory is compressed
+// in memory (at most the source's size plus gzip's few bytes of overhead); larger gzip
+// output goes through a temporary file, which the transfer manager reads at offsets;
+// a source over the multipart threshold that cannot be read at an offset (a zip entry)
+// has its parts buffered.
+func (up *uploader) cost(u Upload) int64 {
+	c := int64(streamCost)
+	switch {
+	case u.Gzip() && u.Size <= gzipInMemory:
+		c += u.Size + u.Size/100
+	case !u.Gzip() && u.Size > up.o.MultipartThreshold && !up.readsAtOffset(u.Path):
+		c = partsBuffered * up.o.PartSize
+	}
+	return min(c, up.o.MaxBytesInFlight)
+}
+
+// readsAtOffset reports whether the source file can be read at an offset (io.ReaderAt:
+// an *os.File, not a zip entry).
+func (up *uploader) readsAtOffset(path string) bool {
+	f, err := up.src.Open(path)
+	if err != nil {
+		return false // the upload itself reports the error
+	}
+	defer f.Close()
+	_, ok := f.(io.ReaderAt)
+	return ok
 }
 
 // gzipInMemory is the largest source compressed in memory; bigger ones use a temp file.
@@ -232,6 +307,11 @@ const gzipInMemory = 4 << 20
 
 // upload writes one object and returns its ETag (unquoted).
 func (up *uploader) upload(ctx context.Context, u Upload) (string, error) {
+	w := up.cost(u)
+	if err := up.inFlight.Acquire(ctx, w); err != nil {
+		return "", err
+	}
+	defer up.inFlight.Release(w)
 	body, size, cleanup, err := up.body(u)
 	if err != nil {
 		return "", err

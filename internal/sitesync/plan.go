@@ -51,8 +51,15 @@ type Plan struct {
 	// Kept are remote keys missing locally and kept because of NoDelete.
 	Kept      []string
 	Unchanged []string
-	// Pending are keys an interrupted earlier attempt with the same JournalID recorded.
+	// Pending are keys changed by earlier deploys and not yet covered by a completed
+	// invalidation: the caller sets them from the site's ledger, so that this deploy's
+	// invalidation covers them too.
 	Pending []string
+	// Waiting are remote keys missing locally that this deploy keeps (Keep), sorted.
+	Waiting []string
+	// LaterDeletes counts objects this deploy deletes after its invalidation completed
+	// (set by the caller): CheckDeletes counts them with Deletes.
+	LaterDeletes int
 
 	client S3API
 	src    fs.FS
@@ -61,7 +68,6 @@ type Plan struct {
 	// state of the unchanged keys for the next manifest.
 	remote        []remoteObject
 	manifestDirty bool
-	journalExists bool
 }
 
 // Diff compares src with the bucket and returns the plan without writing anything.
@@ -77,17 +83,15 @@ func Diff(ctx context.Context, client S3API, src fs.FS, o Options) (*Plan, error
 	// The listing (slow on big buckets) and the hashing of the local files (slow on big
 	// sites) are independent: run them side by side.
 	var (
-		remote        []remoteObject
-		reserved      []string
-		manEntries    int
-		pending       []string
-		journalExists bool
-		paths         []string
-		locals        []localFile
-		sets          headerSets
+		remote     []remoteObject
+		reserved   []string
+		manEntries int
+		paths      []string
+		locals     []localFile
+		sets       headerSets
 	)
 	g0, g0ctx := errgroup.WithContext(ctx)
-	g0.Go(func() error {
+	g0.Go(recovered(func() error {
 		var err error
 		remote, reserved, err = list(g0ctx, client, o.Bucket, o.Prefix)
 		if err != nil {
@@ -101,17 +105,10 @@ func Diff(ctx context.Context, client S3API, src fs.FS, o Options) (*Plan, error
 				o.Logger.Warn("ignoring deploy manifest", "key", manifestKey(o.Prefix), "err", err)
 			}
 		}
-		if o.JournalID != "" && slices.Contains(reserved, journalKey(o.Prefix, o.JournalID)) {
-			keys, err := ReadJournal(g0ctx, client, o.Bucket, o.Prefix, o.JournalID)
-			if err != nil {
-				return err
-			}
-			pending, journalExists = keys, true
-		}
-		o.Logger.Debug("read manifest and journal", "entries", manEntries, "pending", len(pending), "elapsed", time.Since(t0))
+		o.Logger.Debug("read manifest", "entries", manEntries, "elapsed", time.Since(t0))
 		return nil
-	})
-	g0.Go(func() error {
+	}))
+	g0.Go(recovered(func() error {
 		var err error
 		paths, err = walk(src, &o)
 		if err != nil {
@@ -121,25 +118,25 @@ func Diff(ctx context.Context, client S3API, src fs.FS, o Options) (*Plan, error
 		g, _ := errgroup.WithContext(g0ctx)
 		g.SetLimit(o.Concurrency)
 		for i, path := range paths {
-			g.Go(func() error {
+			g.Go(recovered(func() error {
 				if err := g0ctx.Err(); err != nil {
 					return err
 				}
 				lf, err := inspect(src, path, &o, &sets)
 				locals[i] = lf
 				return err
-			})
+			}))
 		}
 		if err := g.Wait(); err != nil {
 			return err
 		}
 		o.Logger.Debug("hashed local files", "files", len(paths), "elapsed", time.Since(t0))
 		return nil
-	})
+	}))
 	if err := g0.Wait(); err != nil {
 		return nil, err
 	}
-	p := &Plan{client: client, src: src, o: o, remote: remote, Pending: pending, journalExists: journalExists}
+	p := &Plan{client: client, src: src, o: o, remote: remote}
 
 	// Each goroutine writes only the remote record and the verdict of its own key (keys
 	// are unique), so neither needs a lock. The uploads are built afterwards, once their
@@ -150,7 +147,7 @@ func Diff(ctx context.Context, client S3API, src fs.FS, o Options) (*Plan, error
 	g.SetLimit(o.Concurrency)
 	for i, path := range paths {
 		lf := locals[i]
-		g.Go(func() error {
+		g.Go(recovered(func() error {
 			ri := findRemote(remote, o.Prefix, path)
 			var ro *remoteObject
 			if ri >= 0 {
@@ -208,7 +205,7 @@ func Diff(ctx context.Context, client S3API, src fs.FS, o Options) (*Plan, error
 			}
 			verdicts[i] = reason
 			return nil
-		})
+		}))
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
@@ -316,16 +313,16 @@ func (p *Plan) CheckDeletes() error {
 	case limit < 0:
 		limit = 0
 	}
-	if len(p.Deletes) > limit {
-		return &DeleteGuardError{Count: len(p.Deletes), Max: limit, Setting: p.o.MaxDeletesName}
+	if n := len(p.Deletes) + p.LaterDeletes; n > limit {
+		return &DeleteGuardError{Count: n, Max: limit, Setting: p.o.MaxDeletesName}
 	}
 	return nil
 }
 
 // Result describes the plan as if applied (used for dry runs and guard errors).
 func (p *Plan) Result() Result {
-	r := Result{Uploaded: p.uploadedKeys(), Deleted: p.Deletes, Unchanged: p.Unchanged, Pending: p.Pending, Kept: p.Kept}
-	r.All = sortedUnion(r.Uploaded, r.Unchanged, r.Kept)
+	r := Result{Uploaded: p.uploadedKeys(), Deleted: p.Deletes, Unchanged: p.Unchanged, Pending: p.Pending, Kept: p.Kept, Waiting: p.Waiting}
+	r.All = sortedUnion(r.Uploaded, r.Unchanged, r.Kept, r.Waiting)
 	r.Changed = sortedUnion(r.Uploaded, r.Deleted, r.Pending)
 	return r
 }
@@ -343,5 +340,27 @@ func (p *Plan) uploadedKeys() []string {
 	return keys
 }
 
-// Changed is the set of keys the plan changes, plus the journal's pending keys.
+// Changed is the set of keys the plan changes, plus the pending keys.
 func (p *Plan) Changed() []string { return p.Result().Changed }
+
+// Keep moves keys from Deletes to Waiting: removed objects this deploy leaves in the
+// bucket for now (see internal/ledger). Keys not in Deletes are ignored.
+func (p *Plan) Keep(keys []string) {
+	if len(keys) == 0 {
+		return
+	}
+	keep := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		keep[k] = true
+	}
+	var rest []string
+	for _, k := range p.Deletes {
+		if keep[k] {
+			p.Waiting = append(p.Waiting, k)
+		} else {
+			rest = append(rest, k)
+		}
+	}
+	p.Deletes = rest
+	p.Waiting = sortedUnion(p.Waiting)
+}

@@ -15,7 +15,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -187,9 +186,7 @@ type manifestEntry struct {
 
 func manifestKey(prefix string) string { return prefix + ReservedDir + "manifest.json" }
 
-func journalKey(prefix, id string) string { return prefix + ReservedDir + "journal/" + id + ".json" }
-
-// maxStateSize bounds the manifest and journal reads (a 100,000-file manifest is ~15 MB).
+// maxStateSize bounds the manifest read (a 100,000-file manifest is ~15 MB).
 const maxStateSize = 64 << 20
 
 // readManifest streams the manifest and marks the listed objects it still describes
@@ -414,78 +411,6 @@ func (m *manifestWriter) close() {
 		m.f.Close()
 		os.Remove(m.f.Name())
 	}
-}
-
-func getJSON(ctx context.Context, client S3API, bucket, key string, v any) error {
-	out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)},
-		// S3-compatible stores (and objects written without a checksum) answer without
-		// one; the SDK would log that on every deploy.
-		func(o *s3.Options) { o.DisableLogOutputChecksumValidationSkipped = true })
-	if err != nil {
-		return fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
-	}
-	defer out.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(out.Body, maxStateSize))
-	if err != nil {
-		return fmt.Errorf("read s3://%s/%s: %w", bucket, key, err)
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("decode s3://%s/%s: %w", bucket, key, err)
-	}
-	return nil
-}
-
-func putJSON(ctx context.Context, client S3API, bucket, key string, v any) error {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", key, err)
-	}
-	_, err = client.PutObject(ctx, &s3.PutObjectInput{
-		Bucket:        aws.String(bucket),
-		Key:           aws.String(key),
-		Body:          bytes.NewReader(data),
-		ContentLength: aws.Int64(int64(len(data))),
-		ContentType:   aws.String("application/json"),
-		CacheControl:  aws.String("no-store"),
-	})
-	if err != nil {
-		return fmt.Errorf("put s3://%s/%s: %w", bucket, key, err)
-	}
-	return nil
-}
-
-// journal is the record of keys a deploy is about to change (see Options.JournalID).
-type journal struct {
-	Keys    []string  `json:"keys"`
-	Updated time.Time `json:"updated"`
-}
-
-// ReadJournal returns the keys recorded under id, or nil when there is no journal.
-func ReadJournal(ctx context.Context, client S3API, bucket, prefix, id string) ([]string, error) {
-	var j journal
-	err := getJSON(ctx, client, bucket, journalKey(NormalizePrefix(prefix), id), &j)
-	if isNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read deploy journal: %w", err)
-	}
-	return j.Keys, nil
-}
-
-// ClearJournal removes the journal id once its keys have been invalidated.
-func ClearJournal(ctx context.Context, client S3API, bucket, prefix, id string) error {
-	key := journalKey(NormalizePrefix(prefix), id)
-	_, err := client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
-	if err != nil && !isNotFound(err) {
-		return fmt.Errorf("clear deploy journal s3://%s/%s: %w", bucket, key, err)
-	}
-	return nil
-}
-
-func writeJournal(ctx context.Context, client S3API, bucket, prefix, id string, keys []string) error {
-	sort.Strings(keys)
-	return putJSON(ctx, client, bucket, journalKey(prefix, id), journal{Keys: keys, Updated: time.Now().UTC()})
 }
 
 func isNotFound(err error) bool {

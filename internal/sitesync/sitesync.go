@@ -17,7 +17,9 @@
 //   - uploads go non-HTML first, then HTML, then deletes (pages first, then the rest),
 //     each phase complete before the next, so a page never points at an asset that is
 //     not there yet or any more;
-//   - deletes above MaxDeletes fail the whole sync before anything is written.
+//   - deletes above MaxDeletes fail the whole sync before anything is written. Which
+//     removed objects are deleted now and which are kept (Plan.Keep) is decided by the
+//     caller from the site's ledger (internal/ledger): sitesync only carries it out.
 //
 // Memory is bounded by the number of keys (a fixed-size record and the key string each:
 // about 250 bytes a key measured, no maps), never by file sizes: files are streamed, the manifest
@@ -35,6 +37,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -64,6 +67,10 @@ const (
 	DefaultMultipartThreshold = 16 << 20
 	// DefaultPartSize is the multipart part size (S3's minimum is 5 MiB).
 	DefaultPartSize = 8 << 20
+	// DefaultMaxBytesInFlight caps the upload buffers held at once, whatever the file
+	// sizes and the concurrency (see Options.MaxBytesInFlight): with 8 MiB parts, two
+	// multipart uploads of sources without io.ReaderAt (zip entries) at a time.
+	DefaultMaxBytesInFlight = 64 << 20
 )
 
 // Special MaxDeletes values (0 is DefaultMaxDeletes).
@@ -73,7 +80,7 @@ const (
 )
 
 // ReservedDir is the folder (under the prefix) where edgeflush keeps its own state: the
-// manifest and the deploy journals. It is never uploaded from the local tree, never
+// manifest and the deploy ledger (internal/ledger). It is never uploaded from the local tree, never
 // deleted by a sync, and never planned for invalidation.
 const ReservedDir = ".edgeflush/"
 
@@ -120,13 +127,6 @@ type Options struct {
 	// path in the tree), on top of the matching rule's: internal/release marks the pages
 	// of a release with the release id this way.
 	ExtraMetadata func(path string) map[string]string
-	// JournalID, when set, makes the sync record the keys it is about to change in
-	// <prefix>.edgeflush/journal/<JournalID>.json before its first write, and merge the
-	// keys already recorded there into Result.Changed. A run that is interrupted after
-	// writing, or an event delivered twice, therefore still invalidates what the first
-	// attempt changed. The CLI clears its journal once the invalidation is created; the
-	// Lambda action uses the job id and keeps the record for redeliveries.
-	JournalID string
 	// MultipartThreshold and PartSize tune the transfer manager (0 means the defaults;
 	// PartSize is raised to S3's 5 MiB minimum).
 	MultipartThreshold int64
@@ -136,6 +136,19 @@ type Options struct {
 	// tags in (cachetag.For of its key). The tags are part of the headers' digest, so
 	// turning them on uploads every object once (tags.go).
 	CacheTagMetadata []string
+	// MaxBytesInFlight caps the bytes the uploads buffer at once (0 means
+	// DefaultMaxBytesInFlight). Files are streamed, except the parts of a multipart
+	// upload whose source cannot be read at an offset (a zip entry: the transfer manager
+	// buffers up to three parts of it) and gzip output compressed in memory; an upload
+	// waits until its buffers fit, so memory stays bounded by design rather than by
+	// the file sizes times the concurrency.
+	MaxBytesInFlight int64
+	// StopAt, when set, is when Apply stops starting uploads (it always starts at least
+	// one): the uploads in progress finish, the manifest records them, and the result
+	// says how many are left (Result.Remaining); the pages and the deletes wait for a
+	// later Apply, so the order of the writes holds across slices. The Lambda action
+	// syncs a large artifact in slices that fit one invocation this way.
+	StopAt time.Time
 }
 
 // Result reports a sync. Keys are full S3 keys (with the prefix).
@@ -143,13 +156,20 @@ type Result struct {
 	Uploaded, Deleted, Unchanged []string
 	// All is every site key present after the sync (or that would be, for a dry run).
 	All []string
-	// Pending are keys recorded by an earlier interrupted attempt with the same JournalID.
+	// Pending are keys changed by earlier deploys and not yet covered by a completed
+	// invalidation (Plan.Pending, from the site's ledger).
 	Pending []string
 	// Changed is Uploaded ∪ Deleted ∪ Pending, sorted: what to invalidate.
 	Changed []string
 	// Kept are remote keys missing locally that were not deleted because of NoDelete.
 	Kept []string
-	// Writes counts the S3 write requests made (uploads, deletes, manifest, journal).
+	// Waiting are remote keys missing locally kept for now (Plan.Keep): they are still
+	// served, so they count among All.
+	Waiting []string
+	// Remaining counts the uploads not made because StopAt passed (nothing was deleted
+	// then).
+	Remaining int
+	// Writes counts the S3 write requests made (uploads, deletes, manifest).
 	Writes int
 }
 
@@ -207,6 +227,9 @@ func (o *Options) normalize() error {
 	if o.MultipartThreshold <= 0 {
 		o.MultipartThreshold = DefaultMultipartThreshold
 	}
+	if o.MaxBytesInFlight <= 0 {
+		o.MaxBytesInFlight = DefaultMaxBytesInFlight
+	}
 	if o.PartSize < manager.MinUploadPartSize {
 		if o.PartSize <= 0 {
 			o.PartSize = DefaultPartSize
@@ -216,13 +239,6 @@ func (o *Options) normalize() error {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if o.JournalID != "" {
-		for _, c := range o.JournalID {
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-				return fmt.Errorf("journal id %q: only letters, digits, '-', '_' and '.' are allowed", o.JournalID)
-			}
-		}
 	}
 	return nil
 }

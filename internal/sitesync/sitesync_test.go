@@ -8,11 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -347,7 +351,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 	writeTree(t, dir, map[string]string{"index.html": "v2", "extra.css": "c"})
 	os.Remove(filepath.Join(dir, "noext"))
 	rec.reset()
-	res, err := Sync(ctx, client, os.DirFS(dir), Options{Bucket: bucket, DryRun: true, JournalID: "cli"})
+	res, err := Sync(ctx, client, os.DirFS(dir), Options{Bucket: bucket, DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -437,43 +441,178 @@ func TestZipSourceAndForeignObjects(t *testing.T) {
 	}
 }
 
-func TestJournalKeepsChangesUntilCleared(t *testing.T) {
+func TestKeepDefersDeletesAndGuardCountsLater(t *testing.T) {
 	ctx := context.Background()
 	client, rec, bucket := newBucket(t)
 	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{"a.html": "a", "b.css": "b", "c.js": "c", "d.html": "d"})
+	o := Options{Bucket: bucket, Prefix: "p", MaxDeletes: 2}
+	if _, err := Sync(ctx, client, os.DirFS(dir), o); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"b.css", "c.js", "d.html"} {
+		os.Remove(filepath.Join(dir, f))
+	}
+	p, err := Diff(ctx, client, os.DirFS(dir), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.CheckDeletes(); err == nil {
+		t.Fatal("3 deletes passed MaxDeletes 2")
+	}
+	p.Keep([]string{"p/b.css", "p/d.html"})
+	if err := p.CheckDeletes(); err != nil {
+		t.Fatalf("1 delete now: %v", err)
+	}
+	p.LaterDeletes = 2 // the kept page and asset, deleted once the invalidation completed
+	var guard *DeleteGuardError
+	if err := p.CheckDeletes(); !errors.As(err, &guard) || guard.Count != 3 {
+		t.Fatalf("later deletes not counted: %v", err)
+	}
+	p.LaterDeletes = 0
+	rec.reset()
+	res, err := p.Apply(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(res.Deleted, ",") != "p/c.js" || strings.Join(res.Waiting, ",") != "p/b.css,p/d.html" {
+		t.Errorf("deleted %v waiting %v", res.Deleted, res.Waiting)
+	}
+	if !slices.Contains(res.All, "p/b.css") || slices.Contains(res.Changed, "p/b.css") {
+		t.Errorf("a kept key is still served (in All), not changed: all %v changed %v", res.All, res.Changed)
+	}
+	if _, body := getObject(t, client, bucket, "p/d.html"); body != "d" {
+		t.Errorf("kept page deleted: %q", body)
+	}
+	// Later: Delete removes pages first.
+	rec.reset()
+	if err := Delete(ctx, client, bucket, []string{"p/b.css", "p/d.html"}); err != nil {
+		t.Fatal(err)
+	}
+	w := writes(rec.reset(), false)
+	if len(w) != 2 {
+		t.Fatalf("Delete made %v, want two DeleteObjects (pages, then the rest)", w)
+	}
+	p2, err := Diff(ctx, client, os.DirFS(dir), o)
+	if err != nil || len(p2.Deletes) != 0 {
+		t.Errorf("after Delete: %v %v", err, p2.Deletes)
+	}
+}
+
+// panicFS panics when one file is opened, as a bug in a worker would.
+type panicFS struct {
+	fs.FS
+	name string
+}
+
+func (p panicFS) Open(name string) (fs.File, error) {
+	if name == p.name {
+		panic("boom in " + name)
+	}
+	return p.FS.Open(name)
+}
+
+// A panic in a worker goroutine (hashing, comparing, uploading) is an error of Sync,
+// not the end of the process: the Lambda action can still report its job.
+func TestWorkerPanicBecomesAnError(t *testing.T) {
+	ctx := context.Background()
+	client, _, bucket := newBucket(t)
+	dir := t.TempDir()
 	writeTree(t, dir, map[string]string{"a.html": "a", "b.css": "b"})
-	o := Options{Bucket: bucket, Prefix: "p", JournalID: "job-1"}
-	res, err := Sync(ctx, client, os.DirFS(dir), o)
+	_, err := Sync(ctx, client, panicFS{FS: os.DirFS(dir), name: "b.css"}, Options{Bucket: bucket})
+	var pe *PanicError
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "boom in b.css") || pe.Stack == "" {
+		t.Fatalf("Sync = %v, want a *PanicError with the value and the stack", err)
+	}
+}
+
+// partCounter counts the multipart parts being uploaded at once.
+type partCounter struct {
+	S3API
+	mu          sync.Mutex
+	active, max int
+}
+
+func (c *partCounter) UploadPart(ctx context.Context, in *s3.UploadPartInput, opts ...func(*s3.Options)) (*s3.UploadPartOutput, error) {
+	c.mu.Lock()
+	c.active++
+	c.max = max(c.max, c.active)
+	c.mu.Unlock()
+	defer func() { c.mu.Lock(); c.active--; c.mu.Unlock() }()
+	return c.S3API.UploadPart(ctx, in, opts...)
+}
+
+// Zip entries cannot be read at an offset, so the transfer manager buffers their parts:
+// MaxBytesInFlight bounds those buffers whatever the file sizes and the concurrency.
+func TestBytesInFlightBoundTheZipPartBuffers(t *testing.T) {
+	ctx := context.Background()
+	client, _, bucket := newBucket(t)
+	files := map[string]string{}
+	for i := range 4 {
+		files[fmt.Sprintf("big%d.bin", i)] = strings.Repeat(fmt.Sprintf("%d", i), 11<<20) // 3 parts of 5 MiB
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for name, body := range files {
+		w, err := zw.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.WriteString(w, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(res.Changed, ","); got != "p/a.html,p/b.css" {
-		t.Fatalf("changed %s", got)
+	const part = 5 << 20
+	o := Options{Bucket: bucket, Concurrency: 16, MultipartThreshold: part, PartSize: part, MaxBytesInFlight: partsBuffered * part}
+	c := &partCounter{S3API: client}
+	res, err := Sync(ctx, c, zr, o)
+	if err != nil || len(res.Uploaded) != 4 {
+		t.Fatalf("sync: %v %v", res.Uploaded, err)
 	}
-	// The journal is written before the first upload.
-	reqs := writes(rec.reset(), false)
-	if len(reqs) == 0 || !strings.Contains(reqs[0], "journal/job-1.json") {
-		t.Errorf("first write is %v, want the journal", reqs)
+	// One file's buffers fit the budget: its two parts in flight, no other file's.
+	if c.max > 2 {
+		t.Errorf("%d parts uploaded at once with room for one file's buffers, want at most 2", c.max)
 	}
-	// Redelivery: nothing to upload, yet the same keys are reported as changed.
-	res, err = Sync(ctx, client, os.DirFS(dir), o)
-	if err != nil {
+	if c.max == 0 {
+		t.Error("no multipart upload: the test proves nothing")
+	}
+	t.Logf("at most %d parts at once", c.max)
+}
+
+// StopAt slices a sync: at least one upload per slice, no page or delete before every
+// asset is up, the manifest records each slice so the next skips what is done.
+func TestStopAtSlicesTheSync(t *testing.T) {
+	ctx := context.Background()
+	client, _, bucket := newBucket(t)
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{"old.css": "x"})
+	if _, err := Sync(ctx, client, os.DirFS(dir), Options{Bucket: bucket}); err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Uploaded) != 0 || strings.Join(res.Changed, ",") != "p/a.html,p/b.css" || len(writes(rec.reset(), false)) != 0 {
-		t.Errorf("redelivery: uploaded %v changed %v", res.Uploaded, res.Changed)
-	}
-	if keys, err := ReadJournal(ctx, client, bucket, "p", "job-1"); err != nil || len(keys) != 2 {
-		t.Errorf("ReadJournal = %v, %v", keys, err)
-	}
-	if err := ClearJournal(ctx, client, bucket, "p", "job-1"); err != nil {
-		t.Fatal(err)
-	}
-	res, err = Sync(ctx, client, os.DirFS(dir), o)
-	if err != nil || len(res.Changed) != 0 {
-		t.Errorf("after clear: %v %v", err, res.Changed)
-	}
-	if _, err := Sync(ctx, client, os.DirFS(dir), Options{Bucket: bucket, JournalID: "bad/id"}); err == nil {
-		t.Error("journal id with a slash accepted")
+	os.Remove(filepath.Join(dir, "old.css"))
+	writeTree(t, dir, map[string]string{"a.css": "a", "b.js": "b", "c.png": "c", "index.html": "i"})
+	o := Options{Bucket: bucket, Concurrency: 1, StopAt: time.Now().Add(-time.Second)}
+	for slice := 1; ; slice++ {
+		res, err := Sync(ctx, client, os.DirFS(dir), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Remaining > 0 {
+			if len(res.Uploaded) != 1 || len(res.Deleted) != 0 || slices.Contains(res.Uploaded, "index.html") {
+				t.Fatalf("slice %d: uploaded %v deleted %v remaining %d: want one asset, no page, no delete", slice, res.Uploaded, res.Deleted, res.Remaining)
+			}
+			continue
+		}
+		if slice != 4 || strings.Join(res.Uploaded, ",") != "index.html" || strings.Join(res.Deleted, ",") != "old.css" {
+			t.Fatalf("last slice %d: uploaded %v deleted %v; want the page and the delete in slice 4, after the three assets", slice, res.Uploaded, res.Deleted)
+		}
+		break
 	}
 }

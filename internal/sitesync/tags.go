@@ -83,17 +83,31 @@ func ReadTagLedger(ctx context.Context, client S3API, bucket, prefix string) (*T
 
 // Record notes a sync's outcome at time now: uploaded keys carry tags when tagged (an
 // object tagged before keeps its earlier time: its older copies carry the same tags),
-// and none otherwise; deleted keys are forgotten.
-func (l *TagLedger) Record(res Result, tagged bool, now time.Time) {
+// and none otherwise; deleted keys are forgotten. It returns the keys tagged for the
+// first time, whose time Retag moves to when their uploads are known to be done.
+func (l *TagLedger) Record(res Result, tagged bool, now time.Time) (first []string) {
 	for _, k := range res.Uploaded {
 		if !tagged {
 			delete(l.Tagged, k)
 		} else if _, ok := l.Tagged[k]; !ok {
 			l.Tagged[k] = now.UnixMilli()
+			first = append(first, k)
 		}
 	}
 	for _, k := range res.Deleted {
 		delete(l.Tagged, k)
+	}
+	return first
+}
+
+// Retag sets the tagging time of keys to at. A deploy plans (and so records) before it
+// uploads; a copy of the untagged object cached during the uploads must not count as
+// tagged, so the keys first tagged by the run get the time the uploads were done.
+func (l *TagLedger) Retag(keys []string, at time.Time) {
+	for _, k := range keys {
+		if _, ok := l.Tagged[k]; ok {
+			l.Tagged[k] = at.UnixMilli()
+		}
 	}
 }
 

@@ -86,7 +86,21 @@ type JobAPI struct {
 	rejected map[string][]string // job id -> error codes answered to result calls
 	calls    map[string]int      // operation -> count
 	acked    map[string]bool
-	changed  chan struct{} // closed and replaced on every new result
+	changed  chan struct{}       // closed and replaced on every new result
+	faults   map[string][]string // operation -> error codes of the next answers
+}
+
+// FailNext makes the next n calls of operation op (e.g. "PutJobSuccessResult") answer
+// the error code without recording anything: "InternalError" as HTTP 500 (an outage,
+// which the SDK retries itself), any other code as HTTP 400 (e.g.
+// "AccessDeniedException", as for a role whose permission has not propagated yet, which
+// the SDK does not retry).
+func (j *JobAPI) FailNext(op string, n int, code string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for range n {
+		j.faults[op] = append(j.faults[op], code)
+	}
 }
 
 // StartJobAPI starts the stand-in on a free loopback port; it is closed when the test ends.
@@ -106,6 +120,7 @@ func NewJobAPI() *JobAPI {
 		calls:    map[string]int{},
 		acked:    map[string]bool{},
 		changed:  make(chan struct{}),
+		faults:   map[string][]string{},
 	}
 	j.srv = httptest.NewServer(http.HandlerFunc(j.serve))
 	j.URL = j.srv.URL
@@ -227,7 +242,21 @@ func (j *JobAPI) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	j.mu.Lock()
 	j.calls[op]++
+	var fault string
+	if q := j.faults[op]; len(q) > 0 {
+		fault, j.faults[op] = q[0], q[1:]
+	}
 	j.mu.Unlock()
+	if fault != "" {
+		status := http.StatusBadRequest
+		if fault == "InternalError" {
+			status = http.StatusInternalServerError
+		}
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(map[string]string{"__type": fault, "message": "testkit: injected " + fault})
+		return
+	}
 	var out any
 	var apiErr *APIError
 	switch op {

@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/edgeflush/edgeflush/internal/invalidation"
 )
 
 // MaxTokenLen is CodePipeline's limit on continuationToken.
@@ -280,7 +282,7 @@ func validateWire(w wireState) error {
 		return &TokenError{Reason: "path count does not match the paths"}
 	}
 	for _, p := range w.P {
-		if p == "" || p[0] != '/' {
+		if p == "" || (p[0] != '/' && !invalidation.IsTag(p)) {
 			return &TokenError{Reason: "malformed path"}
 		}
 	}

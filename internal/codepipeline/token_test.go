@@ -28,6 +28,9 @@ func TestTokenRoundTrip(t *testing.T) {
 		"full": sampleState(),
 		"minimal": {FirstJobID: "j", Start: time.UnixMilli(1), Distributions: []string{"E1"}, IDs: []string{"I1"},
 			Completed: []bool{false}, PathCount: 1},
+		// A creation still pending carries its batch, cache tag items included.
+		"tag items": {FirstJobID: "j", Start: time.UnixMilli(1), Distributions: []string{"E1"}, IDs: []string{""},
+			Completed: []bool{false}, Paths: []string{"#efo-0123456789ab", "/docs/*"}, PathCount: 2},
 	} {
 		t.Run(name, func(t *testing.T) {
 			tok, err := EncodeToken(s)

@@ -34,6 +34,9 @@ func TestDeployCacheTags(t *testing.T) {
 	if !slices.Equal(res.Paths, []string{"/*"}) {
 		t.Fatalf("first job planned %q, want /*", res.Paths)
 	}
+	// The handler reports each invalidation completed: the site's ledger keeps nothing
+	// pending for the next job.
+	track(t, e.d, "job-1", p, true)
 	head, err := e.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("site"), Key: aws.String("docs/a.html")})
 	if err != nil {
 		t.Fatal(err)
@@ -50,12 +53,15 @@ func TestDeployCacheTags(t *testing.T) {
 	if want := []string{"#" + cachetag.Object("docs/index.html")}; !slices.Equal(res.Paths, want) {
 		t.Fatalf("changed index page planned %q, want %q", res.Paths, want)
 	}
+	track(t, e.d, "job-2", p, true)
 
 	// A new page, then a change to it: tagged after the last "/*", so paths.
 	site["new/index.html"], site["new/b.html"] = "new v1", "b"
-	if _, err := e.d.Deploy(ctx, request("job-3", e.put(t, "t3.zip", testkit.ArtifactZip(t, site)), codepipeline.Params{DistributionIDs: []string{dist}})); err != nil {
+	p3 := codepipeline.Params{DistributionIDs: []string{dist}}
+	if _, err := e.d.Deploy(ctx, request("job-3", e.put(t, "t3.zip", testkit.ArtifactZip(t, site)), p3)); err != nil {
 		t.Fatal(err)
 	}
+	track(t, e.d, "job-3", p3, true)
 	site["new/index.html"] = "new v2"
 	res, err = e.d.Deploy(ctx, request("job-4", e.put(t, "t4.zip", testkit.ArtifactZip(t, site)), p))
 	if err != nil {

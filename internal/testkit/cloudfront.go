@@ -737,24 +737,66 @@ func (c *CloudFront) get(w http.ResponseWriter, r *http.Request, dist, id string
 }
 
 type invalidationList struct {
-	Items []struct {
-		ID         string `xml:"Id"`
-		CreateTime string `xml:"CreateTime"`
-		Status     string `xml:"Status"`
-	} `xml:"Items>InvalidationSummary"`
+	Items []invalidationSummary `xml:"Items>InvalidationSummary"`
 }
 
-// list answers ListInvalidations newest first, as CloudFront does (moto lists oldest
-// first), paging with Marker/MaxItems itself over moto's complete list.
-func (c *CloudFront) list(w http.ResponseWriter, r *http.Request, dist string) {
+// invalidationSummary is one item of a ListInvalidations answer.
+type invalidationSummary struct {
+	ID         string `xml:"Id"`
+	CreateTime string `xml:"CreateTime"`
+	Status     string `xml:"Status"`
+}
+
+// listQuery reads ListInvalidations' Marker and MaxItems (CloudFront's default 100).
+func listQuery(r *http.Request) (marker string, maxItems int) {
 	q := r.URL.Query()
-	marker := q.Get("Marker")
-	maxItems := 100
+	maxItems = 100
 	if v := q.Get("MaxItems"); v != "" {
 		if n, err := strconv.Atoi(v); err == nil && n > 0 {
 			maxItems = n
 		}
 	}
+	return q.Get("Marker"), maxItems
+}
+
+// renderInvalidationList renders the page of items (newest first) that follows marker,
+// as CloudFront answers ListInvalidations (and its tenant form).
+func renderInvalidationList(items []invalidationSummary, marker string, maxItems int) []byte {
+	start := 0
+	if marker != "" {
+		for i, it := range items {
+			if it.ID == marker {
+				start = i + 1
+			}
+		}
+	}
+	end := min(start+maxItems, len(items))
+	page := items[start:end]
+	var b bytes.Buffer
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
+	b.WriteString(`<InvalidationList xmlns="http://cloudfront.amazonaws.com/doc/2020-05-31/"><Marker>`)
+	xml.EscapeText(&b, []byte(marker))
+	b.WriteString(`</Marker>`)
+	truncated := end < len(items)
+	if truncated && len(page) > 0 {
+		b.WriteString(`<NextMarker>` + page[len(page)-1].ID + `</NextMarker>`)
+	}
+	fmt.Fprintf(&b, `<MaxItems>%d</MaxItems><IsTruncated>%t</IsTruncated><Quantity>%d</Quantity>`, maxItems, truncated, len(page))
+	if len(page) > 0 {
+		b.WriteString(`<Items>`)
+		for _, it := range page {
+			fmt.Fprintf(&b, `<InvalidationSummary><Id>%s</Id><CreateTime>%s</CreateTime><Status>%s</Status></InvalidationSummary>`, it.ID, it.CreateTime, it.Status)
+		}
+		b.WriteString(`</Items>`)
+	}
+	b.WriteString(`</InvalidationList>`)
+	return b.Bytes()
+}
+
+// list answers ListInvalidations newest first, as CloudFront does (moto lists oldest
+// first), paging with Marker/MaxItems itself over moto's complete list.
+func (c *CloudFront) list(w http.ResponseWriter, r *http.Request, dist string) {
+	marker, maxItems := listQuery(r)
 	fwd := r.Clone(r.Context())
 	fwd.URL.RawQuery = url.Values{"MaxItems": {"1000"}}.Encode()
 	resp, body, err := c.forward(fwd, nil)
@@ -799,36 +841,8 @@ func (c *CloudFront) list(w http.ResponseWriter, r *http.Request, dist string) {
 		}
 	}
 	c.mu.Unlock()
-	start := 0
-	if marker != "" {
-		for i, it := range items {
-			if it.ID == marker {
-				start = i + 1
-			}
-		}
-	}
-	end := min(start+maxItems, len(items))
-	page := items[start:end]
-	var b bytes.Buffer
-	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
-	b.WriteString(`<InvalidationList xmlns="http://cloudfront.amazonaws.com/doc/2020-05-31/"><Marker>`)
-	xml.EscapeText(&b, []byte(marker))
-	b.WriteString(`</Marker>`)
-	truncated := end < len(items)
-	if truncated && len(page) > 0 {
-		b.WriteString(`<NextMarker>` + page[len(page)-1].ID + `</NextMarker>`)
-	}
-	fmt.Fprintf(&b, `<MaxItems>%d</MaxItems><IsTruncated>%t</IsTruncated><Quantity>%d</Quantity>`, maxItems, truncated, len(page))
-	if len(page) > 0 {
-		b.WriteString(`<Items>`)
-		for _, it := range page {
-			fmt.Fprintf(&b, `<InvalidationSummary><Id>%s</Id><CreateTime>%s</CreateTime><Status>%s</Status></InvalidationSummary>`, it.ID, it.CreateTime, it.Status)
-		}
-		b.WriteString(`</Items>`)
-	}
-	b.WriteString(`</InvalidationList>`)
 	resp.Header.Del("Content-Length")
-	copyResponse(w, resp, b.Bytes())
+	copyResponse(w, resp, renderInvalidationList(items, marker, maxItems))
 }
 
 // forward sends r (with body, when not nil) to moto and returns the whole answer.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/xml"
-	"fmt"
 	"maps"
 	"net/http"
 	"regexp"
@@ -188,53 +187,17 @@ func (c *CloudFront) createForTenant(w http.ResponseWriter, r *http.Request, key
 
 // listForTenant answers newest first with Marker/MaxItems paging, like ListInvalidations.
 func (c *CloudFront) listForTenant(w http.ResponseWriter, r *http.Request, key string) {
-	q := r.URL.Query()
-	marker := q.Get("Marker")
-	maxItems := 100
-	if v := q.Get("MaxItems"); v != "" {
-		if n, err := strconv.Atoi(v); err == nil && n > 0 {
-			maxItems = n
-		}
-	}
+	marker, maxItems := listQuery(r)
 	now := time.Now()
 	c.mu.Lock()
 	all := slices.Clone(c.invs[key])
-	type item struct{ id, created, status string }
-	items := make([]item, 0, len(all))
+	items := make([]invalidationSummary, 0, len(all))
 	for i := len(all) - 1; i >= 0; i-- {
 		p := all[i]
-		items = append(items, item{p.ID, p.Created.UTC().Format(time.RFC3339Nano), statusAt(p, now)})
+		items = append(items, invalidationSummary{p.ID, p.Created.UTC().Format(time.RFC3339Nano), statusAt(p, now)})
 	}
 	c.mu.Unlock()
-	start := 0
-	if marker != "" {
-		for i, it := range items {
-			if it.id == marker {
-				start = i + 1
-			}
-		}
-	}
-	end := min(start+maxItems, len(items))
-	page := items[start:end]
-	var b bytes.Buffer
-	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
-	b.WriteString(`<InvalidationList xmlns="http://cloudfront.amazonaws.com/doc/2020-05-31/"><Marker>`)
-	xml.EscapeText(&b, []byte(marker))
-	b.WriteString(`</Marker>`)
-	truncated := end < len(items)
-	if truncated && len(page) > 0 {
-		b.WriteString(`<NextMarker>` + page[len(page)-1].id + `</NextMarker>`)
-	}
-	fmt.Fprintf(&b, `<MaxItems>%d</MaxItems><IsTruncated>%t</IsTruncated><Quantity>%d</Quantity>`, maxItems, truncated, len(page))
-	if len(page) > 0 {
-		b.WriteString(`<Items>`)
-		for _, it := range page {
-			fmt.Fprintf(&b, `<InvalidationSummary><Id>%s</Id><CreateTime>%s</CreateTime><Status>%s</Status></InvalidationSummary>`, it.id, it.created, it.status)
-		}
-		b.WriteString(`</Items>`)
-	}
-	b.WriteString(`</InvalidationList>`)
-	writeXML(w, http.StatusOK, b.Bytes())
+	writeXML(w, http.StatusOK, renderInvalidationList(items, marker, maxItems))
 }
 
 func renderTenant(t proxyTenant) []byte {

@@ -662,9 +662,18 @@ func (c *CloudFront) create(w http.ResponseWriter, r *http.Request, dist string)
 		copyResponse(w, resp, respBody)
 		return
 	}
+	snapshot := c.record(dist, string(m[1]), batch, now, after)
+	respBody = statusRE.ReplaceAll(respBody, []byte("<Status>"+statusAt(&snapshot, time.Now())+"</Status>"))
+	copyResponse(w, resp, respBody)
+}
+
+// record keeps a new invalidation of target (a distribution, or a tenant's key) created
+// at now and InProgress for after, runs OnCreate, and returns a copy of the record.
+// The caller holds createMu.
+func (c *CloudFront) record(target, id string, batch invalidationBatch, now time.Time, after time.Duration) ProxyInvalidation {
 	rec := &ProxyInvalidation{
-		DistributionID:  dist,
-		ID:              string(m[1]),
+		DistributionID:  target,
+		ID:              id,
 		CallerReference: batch.CallerReference,
 		Paths:           slices.Clone(batch.Paths.Items),
 		Created:         now,
@@ -672,15 +681,14 @@ func (c *CloudFront) create(w http.ResponseWriter, r *http.Request, dist string)
 		Requests:        1,
 	}
 	c.mu.Lock()
-	c.invs[dist] = append(c.invs[dist], rec)
-	c.creations[dist]++
+	c.invs[target] = append(c.invs[target], rec)
+	c.creations[target]++
 	snapshot := *rec
 	c.mu.Unlock()
 	if c.opts.OnCreate != nil {
 		c.opts.OnCreate(snapshot)
 	}
-	respBody = statusRE.ReplaceAll(respBody, []byte("<Status>"+statusAt(&snapshot, time.Now())+"</Status>"))
-	copyResponse(w, resp, respBody)
+	return snapshot
 }
 
 func statusAt(p *ProxyInvalidation, now time.Time) string {

@@ -164,23 +164,7 @@ func (c *CloudFront) createForTenant(w http.ResponseWriter, r *http.Request, key
 	if done {
 		return
 	}
-	rec := &ProxyInvalidation{
-		DistributionID:  key,
-		ID:              "I" + randomID(13),
-		CallerReference: batch.CallerReference,
-		Paths:           slices.Clone(batch.Paths.Items),
-		Created:         now,
-		CompleteAt:      now.Add(after),
-		Requests:        1,
-	}
-	c.mu.Lock()
-	c.invs[key] = append(c.invs[key], rec)
-	c.creations[key]++
-	snapshot := *rec
-	c.mu.Unlock()
-	if c.opts.OnCreate != nil {
-		c.opts.OnCreate(snapshot)
-	}
+	snapshot := c.record(key, "I"+randomID(13), batch, now, after)
 	w.Header().Set("Location", location+"/"+snapshot.ID)
 	writeXML(w, http.StatusCreated, renderInvalidation(&snapshot, time.Now()))
 }

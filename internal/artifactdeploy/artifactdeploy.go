@@ -211,16 +211,22 @@ func (d *Deployer) Deploy(ctx context.Context, req codepipeline.DeployRequest) (
 		out.Continue = true
 		out.Percent = 100 * len(res.Uploaded) / (len(res.Uploaded) + res.Remaining)
 	}
-	// The job invalidates these paths on every target. A "/*" is recorded as the
-	// targets' full invalidation once the last slice is up: the handler then creates it
-	// (waiting for room if need be) or fails the job, and every object was uploaded,
+	// The tag ledger is written once the last slice is up: a slice records as tagged
+	// every upload it planned, also those a later slice makes, and a copy of an untagged
+	// object cached meanwhile must never count as tagged. (Objects a slice did upload
+	// are then unchanged for the next slice and stay unrecorded: their tags go unused,
+	// which costs paths, never freshness.) The job invalidates these paths on every
+	// target; a "/*" is recorded as the targets' full invalidation: the handler creates
+	// it (waiting for room if need be) or fails the job, and every object was uploaded,
 	// tagged, before this point.
-	var full []string
-	if !out.Continue && slices.Contains(paths, "/*") {
-		full = p.DistributionIDs
-	}
-	if err := tags.Finish(ctx, client, p.Bucket, p.Prefix, full); err != nil {
-		log.Warn("cache tag ledger not written: tags stay unused for this deploy's objects", slog.String("error", err.Error()))
+	if !out.Continue {
+		var full []string
+		if slices.Contains(paths, "/*") {
+			full = p.DistributionIDs
+		}
+		if err := tags.Finish(ctx, client, p.Bucket, p.Prefix, full); err != nil {
+			log.Warn("cache tag ledger not written: tags stay unused for this deploy's objects", slog.String("error", err.Error()))
+		}
 	}
 	return out, nil
 }

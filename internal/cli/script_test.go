@@ -6,7 +6,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -22,29 +21,16 @@ import (
 
 // One moto for the whole package (starting it takes over a second); stopped after the
 // tests by cleanupM.
-var (
-	sharedMoto     *testkit.Moto
-	sharedMotoOnce sync.Once
-	sharedMotoErr  error
-)
+var sharedMoto testkit.SharedMoto
 
-func moto(t testing.TB) *testkit.Moto {
-	t.Helper()
-	sharedMotoOnce.Do(func() { sharedMoto, sharedMotoErr = testkit.NewMoto() })
-	if sharedMotoErr != nil {
-		t.Fatal(sharedMotoErr)
-	}
-	return sharedMoto
-}
+func moto(t testing.TB) *testkit.Moto { return sharedMoto.Get(t) }
 
 // cleanupM stops the shared moto after the tests: testscript.Main calls os.Exit itself.
 type cleanupM struct{ m *testing.M }
 
 func (c cleanupM) Run() int {
 	code := c.m.Run()
-	if sharedMoto != nil {
-		sharedMoto.Close()
-	}
+	sharedMoto.Close()
 	return code
 }
 

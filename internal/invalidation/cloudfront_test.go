@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,26 +18,13 @@ import (
 )
 
 // One moto for the package: starting it takes over a second.
-var (
-	sharedMoto     *testkit.Moto
-	sharedMotoOnce sync.Once
-	sharedMotoErr  error
-)
+var sharedMoto testkit.SharedMoto
 
-func startMoto(t *testing.T) string {
-	t.Helper()
-	sharedMotoOnce.Do(func() { sharedMoto, sharedMotoErr = testkit.NewMoto() })
-	if sharedMotoErr != nil {
-		t.Fatal(sharedMotoErr)
-	}
-	return sharedMoto.URL
-}
+func startMoto(t *testing.T) string { return sharedMoto.Get(t).URL }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if sharedMoto != nil {
-		sharedMoto.Close()
-	}
+	sharedMoto.Close()
 	os.Exit(code)
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,26 +18,13 @@ import (
 )
 
 // One moto for the whole package: starting it takes over a second.
-var (
-	sharedMoto     *Moto
-	sharedMotoOnce sync.Once
-	sharedMotoErr  error
-)
+var sharedMoto SharedMoto
 
-func moto(t *testing.T) *Moto {
-	t.Helper()
-	sharedMotoOnce.Do(func() { sharedMoto, sharedMotoErr = NewMoto() })
-	if sharedMotoErr != nil {
-		t.Fatal(sharedMotoErr)
-	}
-	return sharedMoto
-}
+func moto(t *testing.T) *Moto { return sharedMoto.Get(t) }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if sharedMoto != nil {
-		sharedMoto.Close()
-	}
+	sharedMoto.Close()
 	CleanupBuilds()
 	os.Exit(code)
 }

@@ -262,3 +262,28 @@ func mergeEnv(base, extra []string) []string {
 	}
 	return out
 }
+
+// SharedMoto is one moto for a whole test package, started by the first test that needs
+// it (starting one takes over a second) and stopped by the package's TestMain.
+type SharedMoto struct {
+	once sync.Once
+	m    *Moto
+	err  error
+}
+
+// Get returns the package's moto, starting it on the first call.
+func (s *SharedMoto) Get(t testing.TB) *Moto {
+	t.Helper()
+	s.once.Do(func() { s.m, s.err = NewMoto() })
+	if s.err != nil {
+		t.Fatal(s.err)
+	}
+	return s.m
+}
+
+// Close stops moto if a test started it.
+func (s *SharedMoto) Close() {
+	if s.m != nil {
+		s.m.Close()
+	}
+}

@@ -12,7 +12,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,26 +30,15 @@ import (
 
 // One moto for the package: starting it takes over a second.
 var (
-	sharedMoto     *testkit.Moto
-	sharedMotoOnce sync.Once
-	sharedMotoErr  error
-	bucketSeq      atomic.Int64
+	sharedMoto testkit.SharedMoto
+	bucketSeq  atomic.Int64
 )
 
-func startMoto(t *testing.T) *testkit.Moto {
-	t.Helper()
-	sharedMotoOnce.Do(func() { sharedMoto, sharedMotoErr = testkit.NewMoto() })
-	if sharedMotoErr != nil {
-		t.Fatal(sharedMotoErr)
-	}
-	return sharedMoto
-}
+func startMoto(t *testing.T) *testkit.Moto { return sharedMoto.Get(t) }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if sharedMoto != nil {
-		sharedMoto.Close()
-	}
+	sharedMoto.Close()
 	os.Exit(code)
 }
 

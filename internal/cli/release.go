@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
 	"github.com/aws/aws-sdk-go-v2/service/cloudfrontkeyvaluestore"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -148,6 +149,25 @@ type releasesOptions struct {
 	rel                    releaseFlags
 }
 
+// register adds the site flags releases and rollback share.
+func (o *releasesOptions) register(f *pflag.FlagSet) {
+	f.StringVar(&o.bucket, "bucket", "", "S3 bucket of the site (required)")
+	f.StringVar(&o.prefix, "prefix", "", "key prefix of the site in the bucket")
+	addReleaseFlags(f, &o.rel)
+}
+
+// releaseSite returns the clients and options that releases and rollback read the
+// site's releases with.
+func (a *app) releaseSite(ctx context.Context, o *releasesOptions) (*s3.Client, *cloudfrontkeyvaluestore.Client, release.Options, error) {
+	ro := release.Options{Bucket: o.bucket, Prefix: o.prefix, KvsARN: o.rel.kvsARN}
+	s3c, err := a.s3Client(ctx, o.bucket)
+	if err != nil {
+		return nil, nil, ro, err
+	}
+	kc, err := a.kvsClient(ctx)
+	return s3c, kc, ro, err
+}
+
 func newReleasesCmd(a *app) *cobra.Command {
 	o := &releasesOptions{}
 	cmd := &cobra.Command{
@@ -165,15 +185,11 @@ the release the KeyValueStore names, which the CloudFront Function serves.`,
 				return usageErrorf("--output %q: want text or json", o.output)
 			}
 			ctx := cmd.Context()
-			s3c, err := a.s3Client(ctx, o.bucket)
+			s3c, kc, ro, err := a.releaseSite(ctx, o)
 			if err != nil {
 				return err
 			}
-			kc, err := a.kvsClient(ctx)
-			if err != nil {
-				return err
-			}
-			rs, err := release.List(ctx, s3c, kc, release.Options{Bucket: o.bucket, Prefix: o.prefix, KvsARN: o.rel.kvsARN})
+			rs, err := release.List(ctx, s3c, kc, ro)
 			if err != nil {
 				return err
 			}
@@ -204,11 +220,8 @@ the release the KeyValueStore names, which the CloudFront Function serves.`,
 			return tw.Flush()
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&o.bucket, "bucket", "", "S3 bucket of the site (required)")
-	f.StringVar(&o.prefix, "prefix", "", "key prefix of the site in the bucket")
-	f.StringVar(&o.output, "output", "text", "output format: text or json")
-	addReleaseFlags(f, &o.rel)
+	o.register(cmd.Flags())
+	cmd.Flags().StringVar(&o.output, "output", "text", "output format: text or json")
 	return cmd
 }
 
@@ -237,15 +250,11 @@ bucket, and its objects are cached under their own URIs.`,
 				id = args[0]
 			}
 			ctx := cmd.Context()
-			s3c, err := a.s3Client(ctx, o.bucket)
+			s3c, kc, ro, err := a.releaseSite(ctx, o)
 			if err != nil {
 				return err
 			}
-			kc, err := a.kvsClient(ctx)
-			if err != nil {
-				return err
-			}
-			r, prev, _, err := release.Rollback(ctx, s3c, kc, id, release.Options{Bucket: o.bucket, Prefix: o.prefix, KvsARN: o.rel.kvsARN})
+			r, prev, _, err := release.Rollback(ctx, s3c, kc, id, ro)
 			if err != nil {
 				return err
 			}
@@ -257,10 +266,7 @@ bucket, and its objects are cached under their own URIs.`,
 			return nil
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&o.bucket, "bucket", "", "S3 bucket of the site (required)")
-	f.StringVar(&o.prefix, "prefix", "", "key prefix of the site in the bucket")
-	addReleaseFlags(f, &o.rel)
+	o.register(cmd.Flags())
 	return cmd
 }
 

@@ -75,17 +75,24 @@ func (s *Site) Plan(changed []string, maxPaths, maxWildcards int) (res Result, e
 	raw := sel.paths(s)
 	res.Paths = make([]string, 0, len(raw))
 	for _, path := range raw {
-		// The trie offers only valid cuts; checking costs little and keeps a bug
-		// from reaching CloudFront.
-		if err := invalidation.ValidatePath(path); err != nil {
-			return Result{}, fmt.Errorf("planner bug: invalid path: %w", err)
+		if err := res.addPath(path); err != nil {
+			return Result{}, err
 		}
-		if invalidation.IsWildcard(path) {
-			res.Wildcards++
-		}
-		res.Paths = append(res.Paths, encodePath(path))
 	}
 	return res, nil
+}
+
+// addPath checks a chosen path, counts it and adds it encoded. The trie offers only
+// valid cuts; checking costs little and keeps a bug from reaching CloudFront.
+func (res *Result) addPath(path string) error {
+	if err := invalidation.ValidatePath(path); err != nil {
+		return fmt.Errorf("planner bug: invalid path: %w", err)
+	}
+	if invalidation.IsWildcard(path) {
+		res.Wildcards++
+	}
+	res.Paths = append(res.Paths, encodePath(path))
+	return nil
 }
 
 // planState is one change set on a Site: which nodes hold URLs to cover, how many

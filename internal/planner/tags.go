@@ -104,13 +104,9 @@ func (s *Site) PlanTags(changed []string, tags map[string][]string, maxPaths, ma
 			res.Paths = append(res.Paths, path)
 			continue
 		}
-		if err := invalidation.ValidatePath(path); err != nil {
-			return Result{}, fmt.Errorf("planner bug: invalid path: %w", err)
+		if err := res.addPath(path); err != nil {
+			return Result{}, err
 		}
-		if invalidation.IsWildcard(path) {
-			res.Wildcards++
-		}
-		res.Paths = append(res.Paths, encodePath(path))
 	}
 	return res, nil
 }
